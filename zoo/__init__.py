@@ -1,0 +1,39 @@
+"""zoo: a PyTorch Lightning model zoo of unpaired translation and machine-unlearning models.
+
+    >>> import zoo
+    >>> zoo.list_models("*isp*")
+    >>> model = zoo.load("lightweight_isp_efficient")
+    >>> rgb = model.predict("raw.png")
+
+Importing zoo imports no torch: the heavy modules load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo.registry import list_models
+
+__all__ = ["list_models", "create", "load", "card"]
+__version__ = "0.1.0"
+
+
+def create(name: str, **overrides: Any):
+    """Build model ``name`` randomly initialised; ``overrides`` replace fields of its config dataclass."""
+    from zoo.hub import create as _create
+
+    return _create(name, **overrides)
+
+
+def load(name: str, weights: Any = None, device: Any = None, official: bool = False):
+    """The pretrained model ``name`` in eval mode (see :func:`zoo.hub.load` for the resolution order)."""
+    from zoo.hub import load as _load
+
+    return _load(name, weights=weights, device=device, official=official)
+
+
+def card(name: str):
+    """The model card of ``name`` (a ``huggingface_hub.ModelCard``)."""
+    from zoo.hub import card as _card
+
+    return _card(name)

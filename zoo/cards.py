@@ -1,0 +1,96 @@
+"""Model cards: a ``huggingface_hub.ModelCard`` built from the registry spec and a measured checkpoint record.
+
+Every number in a card comes from ``record`` (written by ``tools/make_weights.py`` from its own evaluation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from zoo.registry import ModelSpec
+
+BEFORE_AFTER_NAME = "before_after.png"
+
+
+def card_data(spec: ModelSpec, record: dict[str, Any] | None) -> ModelCardData:
+    """The YAML header: licence, tags, datasets, metrics, model-index, paper and official repository."""
+    eval_results = []
+    if record:
+        for metric, value in record["metrics"].items():
+            eval_results.append(
+                EvalResult(
+                    task_type=spec.task,
+                    dataset_type=record["eval_dataset"]["type"],
+                    dataset_name=record["eval_dataset"]["name"],
+                    dataset_split=record["eval_dataset"]["split"],
+                    metric_type=metric,
+                    metric_value=round(float(value), 4),
+                    source_name="tools/make_weights.py",
+                )
+            )
+    return ModelCardData(
+        license=spec.license,
+        library_name="zoo",
+        tags=list(spec.tags),
+        datasets=[record["train_dataset"]] if record else None,
+        metrics=sorted(record["metrics"]) if record else None,
+        model_name=spec.name,
+        eval_results=eval_results or None,
+        pipeline_tag="image-to-image",
+        paper=spec.paper_url,
+        official_repository=f"https://github.com/{spec.official_repo}",
+        official_license=spec.official_license,
+    )
+
+
+def _metrics_table(record: dict[str, Any]) -> str:
+    rows = ["| method | " + " | ".join(m.upper() for m in record["metrics"]) + " |", "|---" * (1 + len(record["metrics"])) + "|"]
+    rows.append("| **this checkpoint** | " + " | ".join(f"**{v:.4f}**" for v in record["metrics"].values()) + " |")
+    for baseline, values in record.get("baselines", {}).items():
+        rows.append(f"| {baseline} | " + " | ".join(f"{values[m]:.4f}" for m in record["metrics"]) + " |")
+    return "\n".join(rows)
+
+
+def build_card(spec: ModelSpec, record: dict[str, Any] | None, notes: str = "", has_image: bool = False) -> ModelCard:
+    """The full card: header, description, before/after picture, usage, evaluation, training, notes.
+
+    Args:
+        spec: the registry spec.
+        record: what ``tools/make_weights.py`` measured (None: no shipped checkpoint).
+        notes: model-specific markdown (method, deviations from the official code, licences).
+        has_image: the weights folder holds ``before_after.png``.
+    """
+    parts = [
+        f"# {spec.name}",
+        f"{spec.description}",
+        f"Paper: [{spec.paper}]({spec.paper_url}). Official code: [{spec.official_repo}](https://github.com/{spec.official_repo}) "
+        f"(licence: {spec.official_license}).",
+    ]
+    if has_image:
+        parts.append(f"![before / after]({BEFORE_AFTER_NAME})")
+    parts += [
+        "## Usage",
+        "```python\nimport zoo\n"
+        f'model = zoo.load("{spec.name}")\n'
+        "rgb = model.predict(\"raw.png\")  # 16-bit RGGB Bayer PNG -> PIL image\n```\n"
+        f"```bash\nzoo predict {spec.name} raw.png -o rgb.png\nzoo card {spec.name}\n```",
+    ]
+    if record:
+        ds = record["eval_dataset"]
+        parts += [
+            "## Evaluation",
+            f"Measured by `{record['eval_command']}` on {ds['name']} ({ds['split']}, {ds['num_samples']} samples): {ds['description']}",
+            _metrics_table(record),
+            "## Training",
+            f"Recipe `{record['recipe']}` ({record['train_steps']} generator steps, {record['train_seconds']:.0f} s on {record['train_device']}). "
+            f"Parameters: {record['num_params']:,}.",
+        ]
+    else:
+        parts += ["## Weights", "No checkpoint is shipped for this variant yet; `zoo.create` builds it randomly initialised."]
+    if notes:
+        parts.append(notes)
+    parts.append(f"## Licence\nThese weights: {spec.license}; trained by zoo, not converted from the authors' release.")
+    content = f"---\n{card_data(spec, record).to_yaml()}\n---\n\n" + "\n\n".join(parts) + "\n"
+    return ModelCard(content)

@@ -1,0 +1,134 @@
+"""ZooModule: the base LightningModule of every model in the zoo.
+
+A ZooModule is built from a config dataclass (saved as ``config.json``), holds its inference network in
+``self.net`` (the only weights written to ``model.safetensors``), and offers ``predict`` for user-level
+input next to ``forward`` for tensors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from zoo.hub import CONFIG_NAME, WEIGHTS_NAME
+
+
+class ZooModule(L.LightningModule):
+    """Base class: config dataclass <-> ``config.json``, safetensors weights, ``predict``, ``example_input``.
+
+    Subclasses set ``config_class`` (a dataclass), build ``self.net`` in ``__init__`` and implement
+    :meth:`prepare_input`, :meth:`postprocess` and :meth:`example_input`.
+
+    Args:
+        config: the model's config dataclass instance; ``None`` builds the defaults.
+    """
+
+    config_class: ClassVar[type] = object
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__()
+        if config is None:
+            config = self.config_class()
+        if isinstance(config, dict):
+            config = self.config_from_dict(config)
+        if not isinstance(config, self.config_class):
+            raise ValueError(f"config: expected {self.config_class.__name__} or dict, received {type(config).__name__}")
+        self.config = config
+        self.save_hyperparameters({"config": dataclasses.asdict(config)})
+        self.net: nn.Module
+
+    # ----------------------------------------------------------------- config
+    @classmethod
+    def config_from_dict(cls, values: dict[str, Any]) -> Any:
+        """Build the config dataclass from a dict, refusing unknown keys by name."""
+        fields = {f.name: f for f in dataclasses.fields(cls.config_class)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ValueError(f"config: unknown keys {unknown}; expected a subset of {sorted(fields)}")
+        converted = {}
+        for key, value in values.items():
+            default = getattr(cls.config_class(), key)
+            converted[key] = tuple(value) if isinstance(default, tuple) and isinstance(value, list) else value
+        return cls.config_class(**converted)
+
+    def config_dict(self) -> dict[str, Any]:
+        """The content of ``config.json``: the architecture's import path and every config field."""
+        return {"architecture": f"{type(self).__module__}:{type(self).__qualname__}", **dataclasses.asdict(self.config)}
+
+    # ---------------------------------------------------------------- weights
+    @property
+    def inference_net(self) -> nn.Module:
+        """The network whose weights are shipped; adversarial modules return the EMA copy when enabled."""
+        return self.net
+
+    def num_params(self) -> int:
+        """Number of parameters of the inference network (what the card reports)."""
+        return sum(p.numel() for p in self.inference_net.parameters())
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``model.safetensors`` and ``config.json`` (the Hub layout) into ``directory``.
+
+        Returns:
+            The directory.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.inference_net.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        (directory / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=2) + "\n")
+        return directory
+
+    def load_net_weights(self, path: str | Path) -> None:
+        """Load ``model.safetensors`` into the inference network (and the training copy), strictly."""
+        state = load_file(str(path))
+        self.net.load_state_dict(state, strict=True)
+        if self.inference_net is not self.net:
+            self.inference_net.load_state_dict(state, strict=True)
+
+    def card_notes(self) -> str:
+        """Model-specific markdown for the card: method, data, deviations from the official code."""
+        return ""
+
+    # -------------------------------------------------------------- inference
+    def prepare_input(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Validate user input and turn it into the network's input tensor.
+
+        Returns:
+            The tensor for :meth:`forward` and a context dict handed to :meth:`postprocess`.
+        """
+        raise NotImplementedError
+
+    def postprocess(self, y: torch.Tensor, context: dict[str, Any]) -> Any:
+        """Turn the network's output into what the user asked for."""
+        raise NotImplementedError
+
+    def example_input(self, batch_size: int = 1) -> torch.Tensor:
+        """A small valid batch for :meth:`forward` (used by the tests and ``tools/bench.py``)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.net if self.training else self.inference_net)(x)
+
+    @torch.no_grad()
+    def predict(self, x: Any) -> Any:
+        """Run the model on user-level input (tensor, numpy array, PIL image or file path).
+
+        Bad input raises ``ValueError`` naming what was expected and what was received.
+        """
+        tensor, context = self.prepare_input(x)
+        param = next(self.inference_net.parameters())
+        tensor = tensor.to(device=param.device, dtype=param.dtype)
+        was_training = self.training
+        self.eval()
+        try:
+            y = self(tensor)
+        finally:
+            self.train(was_training)
+        return self.postprocess(y, context)

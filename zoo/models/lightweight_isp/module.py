@@ -1,0 +1,310 @@
+"""LightweightISP: the learned lightweight smartphone ISP trained on unpaired data (Arhire & Timofte, CVPRW 2025).
+
+Train the shipped checkpoint (CPU, minutes)::
+
+    zoo train recipes/lightweight_isp_efficient/tiny.yaml
+
+The generator loss, as the official code computes it: a content loss between frozen luma features of the
+output and of a classical pseudo-ISP rendering of the *same* RAW (so no paired target is needed), an L2
+total-variation loss, and relativistic-pairing adversarial losses from two texture discriminators (on frozen
+AlexNet features of luma) and one colour discriminator (on frozen ViT tokens of blurred images). Each term
+is divided by the norm of its own gradient before the config weights apply. Discriminators use R1 + R2
+penalties and are updated every 10 generator steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from zoo.core import checks
+from zoo.core.adversarial import AdversarialConfig, AdversarialModule
+from zoo.data.raw import normalize_packed, pack_bayer, pseudo_isp, three_channel_split, unpack_bayer
+from zoo.losses.adversarial import relativistic_pairing_loss
+from zoo.losses.tv import l2_total_variation
+from zoo.models.lightweight_isp.model import PackedConvISP, RMFANet
+
+GENERATOR_WIDTHS = {"efficient": (12, 12), "robust": (16, 4)}
+
+
+@dataclasses.dataclass
+class LightweightISPConfig(AdversarialConfig):
+    """Configuration of :class:`LightweightISP` (defaults: the paper / official code).
+
+    Args:
+        generator: ``"efficient"`` (EfficientISP), ``"robust"`` (RobustISP) or ``"rmfa"`` (RMFA-Net).
+        rmfa_blocks: RMFA blocks (2 tiny, 8 medium, 20 large).
+        rmfa_width: RMFA feature width.
+        black_level: black level per packed plane, for RAW given in sensor counts.
+        white_level: white level, for RAW given in sensor counts.
+        train_size: side of the training output crops (fixes the texture discriminators' first Linear).
+        content_reference: ``"pseudo_isp"`` (unpaired: the classical rendering of the same RAW) or ``"target"`` (paired).
+        content_layer: VGG-19 activation of the content loss.
+        content_net_weights: local torchvision VGG-19 weights; None: frozen random init.
+        texture_layers: LPIPS-AlexNet slices judged by the texture discriminators.
+        texture_net_weights: local torchvision AlexNet weights; None: frozen random init.
+        color_vit: timm ViT of the colour discriminator's features.
+        color_img_size: input size of that ViT.
+        color_net_weights: local timm weights for ``color_vit``; None: frozen random init.
+        adversarial: use the discriminators (False: the paper's "w/o adversarial losses" ablation).
+        pseudo_isp_gains: white-balance gains of the pseudo-ISP.
+        feature_seed: seed of the random-init feature networks.
+        w_content, w_tv, w_texture, w_color: loss weights, applied after gradient-norm normalisation.
+    """
+
+    generator: str = "efficient"
+    rmfa_blocks: int = 2
+    rmfa_width: int = 16
+    black_level: tuple[float, float, float, float] = (62.0, 60.0, 58.0, 61.0)
+    white_level: float = 1023.0
+    train_size: int = 256
+    content_reference: str = "pseudo_isp"
+    content_layer: str = "relu5_4"
+    content_net_weights: str | None = None
+    texture_layers: tuple[int, ...] = (0, 3)
+    texture_net_weights: str | None = None
+    color_vit: str = "vit_base_patch16_224"
+    color_img_size: int = 224
+    color_net_weights: str | None = None
+    adversarial: bool = True
+    pseudo_isp_gains: tuple[float, float, float] = (1.6, 1.2, 1.4)
+    feature_seed: int = 0
+    w_content: float = 1.0
+    w_tv: float = 1.0
+    w_texture: float = 1.0
+    w_color: float = 1.0
+
+
+class LightweightISP(AdversarialModule):
+    """Packed RAW -> sRGB at twice the packed resolution.
+
+    Args:
+        config: a :class:`LightweightISPConfig` (or a dict of its fields).
+
+    Shape:
+        - ``forward`` input: (N, 4, h, w) packed RAW for EfficientISP / RobustISP; (N, 3, 2h, 2w) three-channel
+          split for RMFA-Net (see :meth:`raw_to_net_input`).
+        - ``forward`` output: (N, 3, 2h, 2w).
+
+    Example:
+        >>> import zoo
+        >>> isp = zoo.load("lightweight_isp_efficient")
+        >>> rgb = isp.predict("sample_raw.png")  # 16-bit Bayer PNG -> PIL image
+    """
+
+    config_class = LightweightISPConfig
+
+    def __init__(self, config: LightweightISPConfig | dict | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        if cfg.generator in GENERATOR_WIDTHS:
+            self.net = PackedConvISP(GENERATOR_WIDTHS[cfg.generator])
+        elif cfg.generator == "rmfa":
+            self.net = RMFANet(cfg.rmfa_blocks, cfg.rmfa_width)
+        else:
+            raise ValueError(f"generator: expected one of {sorted(GENERATOR_WIDTHS) + ['rmfa']}, received {cfg.generator!r}")
+        if cfg.content_reference not in ("pseudo_isp", "target"):
+            raise ValueError(f"content_reference: expected 'pseudo_isp' or 'target', received {cfg.content_reference!r}")
+        self.setup_ema()
+        self._training_parts_built = False
+
+    # ------------------------------------------------------------ input/output
+    def raw_to_net_input(self, packed: torch.Tensor) -> torch.Tensor:
+        """Packed RAW (N, 4, h, w) -> the generator's input layout."""
+        if self.config.generator == "rmfa":
+            return three_channel_split(unpack_bayer(packed))
+        return packed
+
+    def example_input(self, batch_size: int = 1) -> torch.Tensor:
+        packed = torch.rand(batch_size, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+        return self.raw_to_net_input(packed).to(self.device)
+
+    def to_packed(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+        """User-level RAW (see :meth:`prepare_input`) -> validated packed RAW (N, 4, h, w) and an output context."""
+        if isinstance(x, (str, Path)):
+            path = checks.check_path(x, "RAW file")
+            with Image.open(path) as image:
+                image.load()
+                return self.to_packed(image)[0], {"kind": "pil"}
+        if isinstance(x, Image.Image):
+            if x.mode not in ("I;16", "I;16B", "I;16L", "I", "L"):
+                raise ValueError(f"RAW image: expected a single-channel Bayer image (mode I;16, I or L), received mode {x.mode!r}")
+            return self.to_packed(np.array(x).astype(np.int32))[0], {"kind": "pil"}
+        if isinstance(x, np.ndarray):
+            if x.dtype.kind in "iu":
+                if x.ndim != 2:
+                    raise ValueError(f"RAW counts: expected an (H, W) integer Bayer mosaic, received {checks.describe(x)}")
+                counts = torch.from_numpy(x.astype(np.float32))[None, None]
+                checks.check_not_empty(counts, "RAW counts")
+                checks.check_divisible(counts, 2, "RAW counts")
+                packed = normalize_packed(pack_bayer(counts), self.config.black_level, self.config.white_level)
+                return packed, {"kind": "numpy", "batched": False}
+            if x.dtype.kind != "f":
+                raise ValueError(f"RAW: expected an integer or floating-point array, received {checks.describe(x)}")
+            return self.to_packed(torch.from_numpy(np.ascontiguousarray(x)))[0], {"kind": "numpy", "batched": x.ndim == 4}
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"RAW: expected a tensor, numpy array, PIL image or file path, received {checks.describe(x)}")
+        if x.ndim not in (2, 3, 4):
+            raise ValueError(f"RAW: expected shape (H, W), (C, H, W) or (N, C, H, W) with C = 1 (mosaic) or 4 (packed), received {checks.describe(x)}")
+        checks.check_floating(x, "RAW")
+        checks.check_not_empty(x, "RAW")
+        batched = x.ndim == 4
+        x = x.reshape(1, 1, *x.shape) if x.ndim == 2 else (x[None] if x.ndim == 3 else x)
+        if x.shape[1] not in (1, 4):
+            raise ValueError(f"RAW: expected 1 channel (Bayer mosaic) or 4 channels (packed RAW), received {checks.describe(x)}")
+        checks.check_finite(x, "RAW")
+        checks.check_range(x, -0.5, 2.0, "RAW (normalised; pass integer counts as an integer array)")
+        if x.shape[1] == 1:
+            checks.check_divisible(x, 2, "Bayer mosaic")
+            x = pack_bayer(x)
+        return x.float(), {"kind": "tensor", "batched": batched}
+
+    def prepare_input(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Accepts a 16-bit Bayer PNG path, a PIL ``I;16`` image, an integer (H, W) array of sensor counts,
+        or a float tensor / array: mosaic (H, W), (1, H, W), (N, 1, H, W) or packed (4, h, w), (N, 4, h, w),
+        normalised by black and white level."""
+        packed, context = self.to_packed(x)
+        return self.raw_to_net_input(packed), context
+
+    def postprocess(self, y: torch.Tensor, context: dict[str, Any]) -> Any:
+        """Clamp to [0, 1]; a tensor for tensor input, an (H, W, 3) float array for arrays, a PIL image otherwise."""
+        y = y.clamp(0.0, 1.0).float().cpu()
+        if context["kind"] == "pil":
+            return Image.fromarray((y[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8))
+        if context["kind"] == "numpy":
+            out = y.permute(0, 2, 3, 1).numpy()
+            return out if context["batched"] else out[0]
+        return y if context["batched"] else y[0]
+
+    def pseudo_isp(self, packed: torch.Tensor) -> torch.Tensor:
+        """The classical pseudo-ISP rendering of packed RAW (the content reference and the baseline)."""
+        return pseudo_isp(unpack_bayer(packed).clamp(0.0, 1.0), self.config.pseudo_isp_gains)
+
+    def card_notes(self) -> str:
+        cfg = self.config
+        frozen = {
+            "content (VGG-19, " + cfg.content_layer + ")": cfg.content_net_weights,
+            "texture (LPIPS AlexNet slices " + ", ".join(map(str, cfg.texture_layers)) + ")": cfg.texture_net_weights,
+            f"colour ({cfg.color_vit} at {cfg.color_img_size} px)": cfg.color_net_weights,
+        }
+        nets = "\n".join(
+            f"- {role}: " + (f"weights from `{path}`" if path else f"random initialisation, seed {cfg.feature_seed}, frozen")
+            for role, path in frozen.items()
+        )
+        return f"""## Method
+Unpaired training as the official code has it: content loss between frozen luma features of the output and of
+a classical pseudo-ISP of the same RAW (reference: `{cfg.content_reference}`), L2 total variation, two texture
+discriminators and one colour discriminator with the relativistic pairing loss and R1 + R2 penalties
+(gamma {cfg.r1_gamma:g} / {cfg.r2_gamma:g}), every generator term divided by the norm of its gradient;
+generator Adam lr {cfg.g_lr:g} betas {tuple(cfg.g_betas)}, discriminators Adam lr {cfg.d_lr:g}, updated every
+{cfg.d_every} generator steps, gradient clip {cfg.d_grad_clip:g}.
+
+Frozen feature networks used for this checkpoint (the official code downloads pretrained VGG-19, LPIPS AlexNet and
+`google/vit-base-patch16-224`; zoo builds them offline, from local weight files when given):
+{nets}
+
+## Differences from the official code
+- Demosaicing of the pseudo-ISP: bilinear (kornia) instead of Menon 2007 (colour-demosaicing).
+- The texture discriminators' first Linear layer is sized from `train_size` at construction instead of lazily on the first batch.
+- Input RAW: packed planes in the official order `[raw[1::2,1::2], raw[0::2,1::2], raw[0::2,0::2], raw[1::2,0::2]]`,
+  normalised by black level {tuple(cfg.black_level)} and white level {cfg.white_level:g}.
+- The architecture is the official one: `zoo.load(name, weights="official.pth", official=True)` loads the authors'
+  checkpoints, and the parity test reproduces their outputs to 1e-5. The authors' repository has no licence, so
+  their weights are not redistributed."""
+
+    # ---------------------------------------------------------------- training
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.build_training_parts()
+
+    def build_training_parts(self) -> None:
+        """Build the frozen feature networks and the discriminators (training only; not in the shipped weights)."""
+        if self._training_parts_built:
+            return
+        from zoo.models.lightweight_isp.discriminators import (
+            BlurredColorFeatures,
+            ColorDiscriminator,
+            LumaContentFeatures,
+            LumaTextureFeatures,
+            TextureDiscriminator,
+        )
+
+        cfg = self.config
+        self.content_features = LumaContentFeatures(cfg.content_layer, cfg.content_net_weights, cfg.feature_seed)
+        if cfg.adversarial:
+            self.texture_features = LumaTextureFeatures(cfg.texture_net_weights, cfg.feature_seed + 1)
+            self.color_features = BlurredColorFeatures(cfg.color_vit, cfg.color_img_size, cfg.color_net_weights, cfg.feature_seed + 2)
+            probe = torch.zeros(1, 3, cfg.train_size, cfg.train_size)
+            for layer in cfg.texture_layers:
+                feat = self.texture_features(probe, layer)
+                self.discriminators[f"texture{layer}"] = TextureDiscriminator(feat.shape[1], tuple(feat.shape[-2:]))
+            self.discriminators["color"] = ColorDiscriminator(self.color_features.dim)
+        self.to(self.device)
+        self._training_parts_built = True
+
+    def _judged(self, name: str, rgb: torch.Tensor) -> torch.Tensor:
+        """What discriminator ``name`` sees of an RGB batch."""
+        if name == "color":
+            return self.color_features(self.color_features.blur(rgb))
+        return self.texture_features(rgb, int(name.removeprefix("texture")))
+
+    def generator_step_terms(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        cfg = self.config
+        packed, target = batch["raw"], batch["target"]
+        fake = self.net(self.raw_to_net_input(packed))
+        if fake.shape[-1] != cfg.train_size or target.shape[-1] != cfg.train_size:
+            raise ValueError(
+                f"training crops: expected outputs and targets of side train_size={cfg.train_size}, received "
+                f"{tuple(fake.shape[-2:])} and {tuple(target.shape[-2:])}; set the model's train_size to the data's crop"
+            )
+        self._fake = fake
+        reference = self.pseudo_isp(packed) if cfg.content_reference == "pseudo_isp" else target
+        terms = {"content": self._content(fake, reference), "tv": l2_total_variation(fake)}
+        weights = {"content": cfg.w_content, "tv": cfg.w_tv}
+        for name in self.discriminators:
+            disc = self.discriminators[name]
+            with torch.no_grad():
+                real_logits = disc(self._judged(name, target))
+            terms[f"adv_{name}"] = relativistic_pairing_loss(real_logits, disc(self._judged(name, fake)), for_generator=True)
+            weights[f"adv_{name}"] = cfg.w_color if name == "color" else cfg.w_texture
+        return terms, weights
+
+    def _content(self, fake: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        from zoo.models.lightweight_isp.discriminators import content_loss
+
+        return content_loss(self.content_features, fake, reference)
+
+    def discriminator_loss(self, name: str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            real = self._judged(name, batch["target"])
+            fake = self._judged(name, self._fake.detach())
+        return self.penalized_discriminator_loss(
+            self.discriminators[name], real, fake, lambda r, f: relativistic_pairing_loss(r, f, for_generator=False)
+        )
+
+    # -------------------------------------------------------------- evaluation
+    def evaluate_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """PSNR / SSIM of this model and of the pseudo-ISP against the ground truth of a batch."""
+        packed, gt = batch["raw"], batch["gt"]
+        out = self(self.raw_to_net_input(packed)).clamp(0.0, 1.0)
+        base = self.pseudo_isp(packed)
+        return {
+            "psnr": peak_signal_noise_ratio(out, gt, data_range=1.0, dim=(1, 2, 3)),
+            "ssim": structural_similarity_index_measure(out, gt, data_range=1.0),
+            "pseudo_isp_psnr": peak_signal_noise_ratio(base, gt, data_range=1.0, dim=(1, 2, 3)),
+            "pseudo_isp_ssim": structural_similarity_index_measure(base, gt, data_range=1.0),
+        }
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        for key, value in self.evaluate_batch(batch).items():
+            self.log(f"val/{key}", value, prog_bar=key in ("psnr", "ssim"), batch_size=batch["raw"].shape[0])
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        for key, value in self.evaluate_batch(batch).items():
+            self.log(f"test/{key}", value, batch_size=batch["raw"].shape[0])

@@ -1,0 +1,10 @@
+"""Fused ops: each op has an eager reference and a torch.compile'd twin (``<op>_fused``).
+
+The tests check that the two agree in values and gradients; ``tools/bench.py`` reports their speed ratio.
+Compilation happens on first call, never at import.
+"""
+
+from zoo.ops.compile import lazy_compile
+from zoo.ops.color import white_balance_normalize_gamma, white_balance_normalize_gamma_fused
+
+__all__ = ["lazy_compile", "white_balance_normalize_gamma", "white_balance_normalize_gamma_fused"]

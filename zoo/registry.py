@@ -1,0 +1,196 @@
+"""The model registry: one :class:`ModelSpec` per model, as plain data.
+
+Nothing here imports torch, so ``zoo.list_models()`` and ``zoo list`` stay fast. The spec names the
+LightningModule by import path; :func:`resolve_class` imports it only when a model is built.
+
+What was measured about a shipped checkpoint (file hashes, parameter count, metrics) lives in
+``zoo/checkpoints.json``, written by ``tools/make_weights.py`` and never by hand.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+CHECKPOINTS_FILE = Path(__file__).with_name("checkpoints.json")
+_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the zoo knows about one model before building it.
+
+    Args:
+        name: registry name; lower-case letters, digits and underscores.
+        task: short task label, e.g. ``"raw-to-rgb"``.
+        paper: paper title.
+        paper_url: link to the paper (arXiv abstract page).
+        official_repo: ``owner/name`` of the authors' code on GitHub.
+        official_license: licence of the authors' code and weights (``"none"`` if the repo has none).
+        module: ``"package.module:Class"`` of the LightningModule.
+        config: overrides applied to the module's config dataclass for this variant.
+        hub_repo: Hugging Face Hub repo id the weights would be pushed to.
+        license: licence of the weights the zoo ships (trained here).
+        tags: Hub tags.
+        headline_metric: key in the checkpoint's metrics shown in the README table.
+        description: one sentence for the card.
+        num_params: trainable parameters of the inference network (checked against the real count by the tests).
+    """
+
+    name: str
+    task: str
+    paper: str
+    paper_url: str
+    official_repo: str
+    official_license: str
+    module: str
+    config: dict[str, Any] = field(default_factory=dict)
+    hub_repo: str = ""
+    license: str = "apache-2.0"
+    tags: tuple[str, ...] = ()
+    headline_metric: str = ""
+    description: str = ""
+    num_params: int = 0
+
+
+_ISP_COMMON = dict(
+    task="raw-to-rgb",
+    paper="Learned Lightweight Smartphone ISP with Unpaired Data (Arhire & Timofte, CVPRW 2025)",
+    paper_url="https://arxiv.org/abs/2505.10420",
+    official_repo="AndreiiArhire/Learned-Lightweight-Smartphone-ISP-with-Unpaired-Data",
+    official_license="none",
+    module="zoo.models.lightweight_isp.module:LightweightISP",
+    tags=("image-to-image", "isp", "raw-to-rgb", "unpaired", "gan"),
+    headline_metric="psnr",
+)
+
+_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="lightweight_isp_efficient",
+        config={"generator": "efficient"},
+        hub_repo="zoo-models/lightweight_isp_efficient",
+        num_params=3060,
+        description="EfficientISP (3,060 parameters): three 3x3 convs on packed RAW and a x2 pixel shuffle.",
+        **_ISP_COMMON,
+    ),
+    ModelSpec(
+        name="lightweight_isp_robust",
+        config={"generator": "robust"},
+        hub_repo="zoo-models/lightweight_isp_robust",
+        num_params=1616,
+        description="RobustISP (1,616 parameters): a 16-4-12 channel bottleneck variant of EfficientISP.",
+        **_ISP_COMMON,
+    ),
+    ModelSpec(
+        name="lightweight_isp_rmfa_tiny",
+        config={"generator": "rmfa", "rmfa_blocks": 2},
+        hub_repo="zoo-models/lightweight_isp_rmfa_tiny",
+        num_params=29223,
+        description="RMFA-Net tiny (2 RMFA blocks, width 16) on the full-resolution three-channel RAW split.",
+        **_ISP_COMMON,
+    ),
+    ModelSpec(
+        name="lightweight_isp_rmfa_medium",
+        config={"generator": "rmfa", "rmfa_blocks": 8},
+        hub_repo="zoo-models/lightweight_isp_rmfa_medium",
+        num_params=107283,
+        description="RMFA-Net medium (8 RMFA blocks, width 16).",
+        **_ISP_COMMON,
+    ),
+    ModelSpec(
+        name="lightweight_isp_rmfa_large",
+        config={"generator": "rmfa", "rmfa_blocks": 20},
+        hub_repo="zoo-models/lightweight_isp_rmfa_large",
+        num_params=263403,
+        description="RMFA-Net large (20 RMFA blocks, width 16).",
+        **_ISP_COMMON,
+    ),
+)
+
+REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it is a well-formed registered model name, else raise.
+
+    Names are checked against a strict pattern before any path is built from them, so that a name
+    such as ``"../etc"`` can never reach the file system.
+
+    Raises:
+        ValueError: the name is malformed.
+        KeyError: the name is well formed but not registered.
+    """
+    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+        raise ValueError(
+            f"model name must match {_NAME_PATTERN.pattern} (lower-case letters, digits, underscores); got {name!r}"
+        )
+    if name not in REGISTRY:
+        close = ", ".join(sorted(REGISTRY))
+        raise KeyError(f"unknown model {name!r}; registered models: {close}")
+    return name
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of a registered model (name validated)."""
+    return REGISTRY[validate_name(name)]
+
+
+def list_models(filter: str | None = None) -> list[str]:
+    """Registered model names, sorted, optionally filtered by a shell-style pattern (``"*isp*"``)."""
+    names = sorted(REGISTRY)
+    if filter:
+        names = [n for n in names if fnmatch.fnmatch(n, filter)]
+    return names
+
+
+@lru_cache(maxsize=1)
+def _checkpoint_records() -> dict[str, dict[str, Any]]:
+    if not CHECKPOINTS_FILE.exists():
+        return {}
+    return json.loads(CHECKPOINTS_FILE.read_text())
+
+
+def checkpoint_record(name: str) -> dict[str, Any] | None:
+    """What ``tools/make_weights.py`` measured for the shipped checkpoint of ``name``, or None.
+
+    Keys: ``sha256`` (file name -> hex digest), ``num_params``, ``metrics``, ``baselines``, ``recipe``.
+    """
+    return _checkpoint_records().get(validate_name(name))
+
+
+def reload_checkpoint_records() -> None:
+    """Forget the cached ``checkpoints.json`` (after ``tools/make_weights.py`` rewrote it)."""
+    _checkpoint_records.cache_clear()
+
+
+def resolve_class(spec: ModelSpec) -> type:
+    """Import and return the LightningModule class named by ``spec.module``."""
+    module_path, _, class_name = spec.module.partition(":")
+    return getattr(importlib.import_module(module_path), class_name)
+
+
+def models_table() -> str:
+    """The README's model table (markdown), from the registry and the measured checkpoint records."""
+    rows = [
+        "| model | task | paper | parameters | shipped checkpoint |",
+        "|---|---|---|---|---|",
+    ]
+    for name in list_models():
+        spec = REGISTRY[name]
+        record = checkpoint_record(name)
+        params = f"{spec.num_params:,}"
+        if record:
+            metric = spec.headline_metric
+            value = record["metrics"].get(metric)
+            shipped = f"{metric.upper()} {value:.2f} ({record['eval_data']})" if value is not None else "yes"
+        else:
+            shipped = "none"
+        paper = f"[{spec.paper.split(' (')[0]}]({spec.paper_url})"
+        rows.append(f"| `{name}` | {spec.task} | {paper} | {params} | {shipped} |")
+    return "\n".join(rows)
