@@ -1,0 +1,92 @@
+"""The model contract, checked for every registered model (later models inherit these tests)."""
+
+import json
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+
+import zoo
+from zoo.hub import SHIPPED_WEIGHTS, sha256_file
+from zoo.registry import checkpoint_record, get_spec, list_models
+
+ALL = list_models()
+SHIPPED = [name for name in ALL if checkpoint_record(name)]
+
+
+@pytest.fixture(params=ALL)
+def named_model(request):
+    torch.manual_seed(0)
+    return request.param, zoo.create(request.param)
+
+
+@pytest.fixture
+def model(named_model):
+    return named_model[1]
+
+
+def test_create_and_forward(model):
+    x = model.example_input(batch_size=2)
+    model.eval()
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape[0] == 2 and y.ndim == 4
+    assert torch.isfinite(y).all()
+
+
+def test_backward_reaches_every_parameter(model):
+    model.train()
+    y = model(model.example_input(batch_size=2))
+    (y.square().mean() + y.mean()).backward()
+    missing = [n for n, p in model.net.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+    assert not missing, f"no gradient reached {missing}"
+    assert any(float(p.grad.abs().sum()) > 0 for p in model.net.parameters())
+
+
+def test_num_params_matches_spec(named_model):
+    name, model = named_model
+    assert model.num_params() == get_spec(name).num_params
+
+
+def test_save_load_round_trip_bit_exact(named_model, tmp_path):
+    name, model = named_model
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["architecture"] == get_spec(name).module
+    loaded = zoo.load(name, weights=tmp_path)
+    assert not loaded.training
+    for (k, a), (k2, b) in zip(model.net.state_dict().items(), loaded.net.state_dict().items()):
+        assert k == k2 and torch.equal(a, b), k
+    x = model.example_input(batch_size=1)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_card_schema_complete(name):
+    card = zoo.card(name)
+    assert isinstance(card, ModelCard)
+    data = card.data.to_dict()
+    for key in ("license", "library_name", "tags", "pipeline_tag", "paper", "official_repository"):
+        assert data.get(key), f"card of {name} lacks {key}"
+    if checkpoint_record(name):
+        for key in ("datasets", "metrics", "model-index"):
+            assert data.get(key), f"card of {name} lacks {key}"
+        results = data["model-index"][0]["results"]
+        recorded = checkpoint_record(name)["metrics"]
+        measured = {r["metrics"][0]["type"]: r["metrics"][0]["value"] for r in results}
+        assert measured == {k: round(v, 4) for k, v in recorded.items()}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_hashes_and_params(name):
+    record = checkpoint_record(name)
+    directory = SHIPPED_WEIGHTS / name
+    assert {"model.safetensors", "config.json", "README.md"} <= set(record["sha256"])
+    for filename, digest in record["sha256"].items():
+        assert sha256_file(directory / filename) == digest, filename
+    model = zoo.load(name)
+    assert model.num_params() == record["num_params"] == get_spec(name).num_params
