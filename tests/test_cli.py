@@ -105,3 +105,22 @@ def test_fused_colour_op_matches_eager_values_and_gradients():
     (g_fused,) = torch.autograd.grad(fused.square().sum(), rgb)
     assert torch.allclose(eager, fused, atol=1e-6)
     assert torch.allclose(g_eager, g_fused, atol=1e-5)
+
+
+def test_zoo_train_recipe_and_resume_from_last(tmp_path):
+    """`zoo train` runs a recipe (shrunk by overrides) and `--ckpt_path last` continues it."""
+    recipe = ROOT / "recipes" / NAME / "tiny.yaml"
+    shrink = [
+        "--trainer.logger=false", "--data.init_args.train_length=4", "--data.init_args.eval_length=2",
+        "--data.init_args.batch_size=2", "--data.init_args.crop=32", "--model.init_args.config.train_size=32",
+        "--model.init_args.config.color_img_size=32", "--model.init_args.config.content_layer=relu1_2",
+    ]
+    env = {**__import__("os").environ, "WANDB_MODE": "disabled"}
+    for epochs, extra in ((1, []), (2, ["--ckpt_path", "last"])):
+        result = subprocess.run(
+            [sys.executable, "-m", "zoo.cli", "train", str(recipe), *shrink, f"--trainer.max_epochs={epochs}", *extra],
+            capture_output=True, text=True, cwd=tmp_path, env=env,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+    checkpoints = sorted(p.name for p in (tmp_path / "outputs" / NAME / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints and any(name.startswith("epoch=1") for name in checkpoints)

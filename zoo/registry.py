@@ -70,47 +70,28 @@ _ISP_COMMON = dict(
     headline_metric="psnr",
 )
 
-_SPECS: tuple[ModelSpec, ...] = (
+_ISP_VARIANTS = (
+    # name suffix, config, parameters, description
+    ("efficient", {"generator": "efficient"}, 3060,
+     "EfficientISP (3,060 parameters): three 3x3 convs on packed RAW and a x2 pixel shuffle."),
+    ("robust", {"generator": "robust"}, 1616,
+     "RobustISP (1,616 parameters): a 16-4-12 channel bottleneck variant of EfficientISP."),
+    ("rmfa_tiny", {"generator": "rmfa", "rmfa_blocks": 2}, 29223,
+     "RMFA-Net tiny (2 RMFA blocks, width 16) on the full-resolution three-channel RAW split."),
+    ("rmfa_medium", {"generator": "rmfa", "rmfa_blocks": 8}, 107283, "RMFA-Net medium (8 RMFA blocks, width 16)."),
+    ("rmfa_large", {"generator": "rmfa", "rmfa_blocks": 20}, 263403, "RMFA-Net large (20 RMFA blocks, width 16)."),
+)
+
+_SPECS: tuple[ModelSpec, ...] = tuple(
     ModelSpec(
-        name="lightweight_isp_efficient",
-        config={"generator": "efficient"},
-        hub_repo="zoo-models/lightweight_isp_efficient",
-        num_params=3060,
-        description="EfficientISP (3,060 parameters): three 3x3 convs on packed RAW and a x2 pixel shuffle.",
+        name=f"lightweight_isp_{suffix}",
+        config=config,
+        hub_repo=f"zoo-models/lightweight_isp_{suffix}",
+        num_params=num_params,
+        description=description,
         **_ISP_COMMON,
-    ),
-    ModelSpec(
-        name="lightweight_isp_robust",
-        config={"generator": "robust"},
-        hub_repo="zoo-models/lightweight_isp_robust",
-        num_params=1616,
-        description="RobustISP (1,616 parameters): a 16-4-12 channel bottleneck variant of EfficientISP.",
-        **_ISP_COMMON,
-    ),
-    ModelSpec(
-        name="lightweight_isp_rmfa_tiny",
-        config={"generator": "rmfa", "rmfa_blocks": 2},
-        hub_repo="zoo-models/lightweight_isp_rmfa_tiny",
-        num_params=29223,
-        description="RMFA-Net tiny (2 RMFA blocks, width 16) on the full-resolution three-channel RAW split.",
-        **_ISP_COMMON,
-    ),
-    ModelSpec(
-        name="lightweight_isp_rmfa_medium",
-        config={"generator": "rmfa", "rmfa_blocks": 8},
-        hub_repo="zoo-models/lightweight_isp_rmfa_medium",
-        num_params=107283,
-        description="RMFA-Net medium (8 RMFA blocks, width 16).",
-        **_ISP_COMMON,
-    ),
-    ModelSpec(
-        name="lightweight_isp_rmfa_large",
-        config={"generator": "rmfa", "rmfa_blocks": 20},
-        hub_repo="zoo-models/lightweight_isp_rmfa_large",
-        num_params=263403,
-        description="RMFA-Net large (20 RMFA blocks, width 16).",
-        **_ISP_COMMON,
-    ),
+    )
+    for suffix, config, num_params, description in _ISP_VARIANTS
 )
 
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}

@@ -87,6 +87,10 @@ class AdversarialModule(ZooModule):
         """
         raise NotImplementedError
 
+    def discriminators_active(self) -> bool:
+        """Whether the discriminators train at this step (subclasses may hold them back, e.g. while pretraining)."""
+        return True
+
     # ------------------------------------------------------------------- loop
     def configure_optimizers(self):
         cfg = self.config
@@ -121,7 +125,7 @@ class AdversarialModule(ZooModule):
         if self.net_ema is not None:
             self.net_ema.update_parameters(self.net)
 
-        if int(self.generator_steps) % self.config.d_every == 0:
+        if self.discriminators_active() and int(self.generator_steps) % self.config.d_every == 0:
             for name, disc in self.discriminators.items():
                 disc.requires_grad_(True)
                 d_terms = self.discriminator_loss(name, batch)

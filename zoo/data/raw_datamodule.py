@@ -160,7 +160,23 @@ class RawRGBFolderDataset(Dataset):
         return item
 
 
-class SyntheticRawDataModule(L.LightningDataModule):
+class _RawRGBDataModule(L.LightningDataModule):
+    """Shared loaders: ``setup`` builds ``train_set`` and ``eval_set``; training order is seeded per epoch."""
+
+    train_set: Dataset
+    eval_set: Dataset
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = SeededShuffleSampler(len(self.train_set), self.hparams.seed)
+        return DataLoader(self.train_set, self.hparams.batch_size, sampler=sampler, num_workers=self.hparams.num_workers, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.eval_set, self.hparams.batch_size, num_workers=self.hparams.num_workers)
+
+    test_dataloader = val_dataloader
+
+
+class SyntheticRawDataModule(_RawRGBDataModule):
     """Unprocessed bundled photographs: training crops from five photographs, validation and test from two others.
 
     Args:
@@ -195,17 +211,9 @@ class SyntheticRawDataModule(L.LightningDataModule):
         self.train_set = SyntheticRawDataset(TRAIN_PHOTOS, h.train_length, h.crop, h.profile, h.paired, True, h.noise, h.seed)
         self.eval_set = SyntheticRawDataset(HELD_OUT_PHOTOS, h.eval_length, h.crop, h.profile, True, False, h.noise, h.seed + 1)
 
-    def train_dataloader(self) -> DataLoader:
-        sampler = SeededShuffleSampler(len(self.train_set), self.hparams.seed)
-        return DataLoader(self.train_set, self.hparams.batch_size, sampler=sampler, num_workers=self.hparams.num_workers, drop_last=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.eval_set, self.hparams.batch_size, num_workers=self.hparams.num_workers)
-
-    test_dataloader = val_dataloader
 
 
-class RawRGBFolderDataModule(L.LightningDataModule):
+class RawRGBFolderDataModule(_RawRGBDataModule):
     """Real RAW/RGB folders in the Zurich RAW-to-RGB / Fujifilm UltraISP layout.
 
     ``root/train/<raw_subdir>``, ``root/train/<rgb_subdir>``, and the same under ``root/test`` for evaluation.
@@ -245,11 +253,3 @@ class RawRGBFolderDataModule(L.LightningDataModule):
         self.train_set = self._dataset("train", self.hparams.paired)
         self.eval_set = self._dataset("test", True)
 
-    def train_dataloader(self) -> DataLoader:
-        sampler = SeededShuffleSampler(len(self.train_set), self.hparams.seed)
-        return DataLoader(self.train_set, self.hparams.batch_size, sampler=sampler, num_workers=self.hparams.num_workers, drop_last=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.eval_set, self.hparams.batch_size, num_workers=self.hparams.num_workers)
-
-    test_dataloader = val_dataloader

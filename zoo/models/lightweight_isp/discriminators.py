@@ -63,7 +63,7 @@ class LumaContentFeatures(nn.Module):
         self.register_buffer("mean", torch.tensor(_VGG_MEAN_255).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        lum = kornia.color.rgb_to_lab(rgb.clamp(0.0, 1.0))[:, :1] / 100.0
+        lum = kornia.color.rgb_to_lab(rgb)[:, :1] / 100.0
         return self.features(lum.expand(-1, 3, -1, -1) * 255.0 - self.mean)
 
 

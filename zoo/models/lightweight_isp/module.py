@@ -53,6 +53,8 @@ class LightweightISPConfig(AdversarialConfig):
         color_img_size: input size of that ViT.
         color_net_weights: local timm weights for ``color_vit``; None: frozen random init.
         adversarial: use the discriminators (False: the paper's "w/o adversarial losses" ablation).
+        pretrain_steps: first generator steps trained to reproduce the pseudo-ISP pixel-wise (MSE; no target
+            used), standing in for the official run's pretrained generator initialisation; 0 disables.
         pseudo_isp_gains: white-balance gains of the pseudo-ISP.
         feature_seed: seed of the random-init feature networks.
         w_content, w_tv, w_texture, w_color: loss weights, applied after gradient-norm normalisation.
@@ -73,6 +75,7 @@ class LightweightISPConfig(AdversarialConfig):
     color_img_size: int = 224
     color_net_weights: str | None = None
     adversarial: bool = True
+    pretrain_steps: int = 0
     pseudo_isp_gains: tuple[float, float, float] = (1.6, 1.2, 1.4)
     feature_seed: int = 0
     w_content: float = 1.0
@@ -204,6 +207,8 @@ discriminators and one colour discriminator with the relativistic pairing loss a
 (gamma {cfg.r1_gamma:g} / {cfg.r2_gamma:g}), every generator term divided by the norm of its gradient;
 generator Adam lr {cfg.g_lr:g} betas {tuple(cfg.g_betas)}, discriminators Adam lr {cfg.d_lr:g}, updated every
 {cfg.d_every} generator steps, gradient clip {cfg.d_grad_clip:g}.
+Generator pretraining on the pseudo-ISP (pixel MSE, no target): {cfg.pretrain_steps} steps.
+Generator EMA: {f"decay {cfg.ema_decay:g} (the shipped weights are the EMA)" if cfg.ema_decay > 0 else "none"}.
 
 Frozen feature networks used for this checkpoint (the official code downloads pretrained VGG-19, LPIPS AlexNet and
 `google/vit-base-patch16-224`; zoo builds them offline, from local weight files when given):
@@ -264,6 +269,8 @@ Frozen feature networks used for this checkpoint (the official code downloads pr
                 f"{tuple(fake.shape[-2:])} and {tuple(target.shape[-2:])}; set the model's train_size to the data's crop"
             )
         self._fake = fake
+        if self.pretraining:
+            return {"pretrain_mse": torch.nn.functional.mse_loss(fake, self.pseudo_isp(packed))}, {"pretrain_mse": 1.0}
         reference = self.pseudo_isp(packed) if cfg.content_reference == "pseudo_isp" else target
         terms = {"content": self._content(fake, reference), "tv": l2_total_variation(fake)}
         weights = {"content": cfg.w_content, "tv": cfg.w_tv}
@@ -274,6 +281,14 @@ Frozen feature networks used for this checkpoint (the official code downloads pr
             terms[f"adv_{name}"] = relativistic_pairing_loss(real_logits, disc(self._judged(name, fake)), for_generator=True)
             weights[f"adv_{name}"] = cfg.w_color if name == "color" else cfg.w_texture
         return terms, weights
+
+    @property
+    def pretraining(self) -> bool:
+        """True during the first ``pretrain_steps`` generator steps."""
+        return int(self.generator_steps) < self.config.pretrain_steps
+
+    def discriminators_active(self) -> bool:
+        return not self.pretraining
 
     def _content(self, fake: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         from zoo.models.lightweight_isp.discriminators import content_loss
