@@ -65,6 +65,7 @@ def main() -> None:
     spec = get_spec(args.name)
     recipe = Path("recipes") / spec.name / "tiny.yaml"
     os.chdir(ROOT)
+    sys.argv = sys.argv[:1]  # LightningCLI reads only the args given below
     start = time.time()
     cli = run_cli(["fit", "--config", str(recipe), *args.overrides])
     seconds = time.time() - start

@@ -19,6 +19,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from zoo.core.module import ZooModule
+from zoo.losses.adversarial import zero_centered_gradient_penalty
 
 
 @dataclasses.dataclass
@@ -153,8 +154,6 @@ class AdversarialModule(ZooModule):
         Returns:
             ``{"adv": ..., "r1": ..., "r2": ...}``, each already weighted by its gamma / 2.
         """
-        from zoo.losses.adversarial import zero_centered_gradient_penalty
-
         real = real.detach().requires_grad_(True)
         fake = fake.detach().requires_grad_(True)
         real_logits, fake_logits = disc(real), disc(fake)

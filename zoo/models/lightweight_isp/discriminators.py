@@ -100,9 +100,6 @@ class LumaTextureFeatures(nn.Module):
                 return x
         raise ValueError(f"texture layer: expected 0..{len(self.slices) - 1}, received {layer}")
 
-    def channels(self, layer: int) -> int:
-        return [s[0].out_channels for s in self.slices][layer]
-
 
 class BlurredColorFeatures(nn.Module):
     """Colour features: 21x21 Gaussian blur (sigma 3), resize to the ViT's size, patch tokens of a frozen ViT.

@@ -291,6 +291,7 @@ Frozen feature networks used for this checkpoint (the official code downloads pr
         return not self.pretraining
 
     def _content(self, fake: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        # Imported here so that inference never imports timm / torchvision models.
         from zoo.models.lightweight_isp.discriminators import content_loss
 
         return content_loss(self.content_features, fake, reference)
