@@ -1,6 +1,7 @@
 """Train a shipped checkpoint from its tiny recipe, evaluate it on held-out data and write its Hub folder.
 
     python tools/make_weights.py lightweight_isp_efficient [LightningCLI overrides ...]
+    python tools/make_weights.py lightweight_isp_efficient --ckpt outputs/.../last.ckpt   # finish a run already trained
 
 Writes ``weights/<name>/`` (model.safetensors, config.json, README.md card, before_after.png), records the
 files' sha256, the parameter count and the measured metrics in ``zoo/checkpoints.json``, and regenerates the
@@ -15,10 +16,10 @@ import os
 import platform
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import torch
+from lightning.pytorch.callbacks import Timer
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE_START, TABLE_END = "<!-- models-table:start -->", "<!-- models-table:end -->"
@@ -53,8 +54,8 @@ def update_readme_table() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name")
-    parser.add_argument("overrides", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
+    parser.add_argument("--ckpt", default=None, help="skip training: take the weights of this checkpoint of the recipe's run")
+    args, overrides = parser.parse_known_args()  # the rest are LightningCLI overrides
 
     from zoo.cards import BEFORE_AFTER_NAME, build_card
     from zoo.demo import before_after
@@ -66,9 +67,17 @@ def main() -> None:
     recipe = Path("recipes") / spec.name / "tiny.yaml"
     os.chdir(ROOT)
     sys.argv = sys.argv[:1]  # LightningCLI reads only the args given below
-    start = time.time()
-    cli = run_cli(["fit", "--config", str(recipe), *args.overrides])
-    seconds = time.time() - start
+    if args.ckpt:
+        cli = run_cli(["--config", str(recipe), *overrides], run=False)
+        cli.model.build_training_parts()
+        # A training checkpoint this recipe wrote here; it holds tensors and plain containers only.
+        checkpoint = torch.load(args.ckpt, map_location="cpu", weights_only=True)
+        cli.model.load_state_dict(checkpoint["state_dict"])
+        timer_state = checkpoint.get("callbacks", {}).get("Timer", {})
+    else:
+        cli = run_cli(["fit", "--config", str(recipe), *overrides])
+        timer_state = next((cb.state_dict() for cb in cli.trainer.callbacks if isinstance(cb, Timer)), {})
+    seconds = timer_state.get("time_elapsed", {}).get("train")
 
     out_dir = SHIPPED_WEIGHTS / spec.name
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -81,7 +90,7 @@ def main() -> None:
     baselines = {"classical pseudo-ISP (official formulation, bilinear demosaic)": {"psnr": scores["pseudo_isp_psnr"], "ssim": scores["pseudo_isp_ssim"]}}
     before_after(model, spec.name).save(out_dir / BEFORE_AFTER_NAME)
 
-    data_args = cli.config["fit"]["data"]["init_args"]
+    data_args = datamodule.hparams
     record = {
         "num_params": model.num_params(),
         "metrics": metrics,
@@ -113,7 +122,7 @@ def main() -> None:
     CHECKPOINTS_FILE.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
     reload_checkpoint_records()
     update_readme_table()
-    print(json.dumps({"metrics": metrics, "baselines": baselines, "seconds": round(seconds)}, indent=2))
+    print(json.dumps({"metrics": metrics, "baselines": baselines, "train_seconds": seconds}, indent=2))
 
 
 if __name__ == "__main__":

@@ -3,14 +3,12 @@
     zoo bench lightweight_isp_efficient            # or: python tools/bench.py lightweight_isp_efficient
 
 Throughput is images per second (median of ``repeats`` timed calls after warm-up); peak memory is the
-CUDA allocator's peak on GPU, and on CPU the largest resident-set growth sampled during the timed calls.
+CUDA allocator's peak on GPU, and on CPU the peak of live tensor memory in one call (profiler events).
 """
 
 from __future__ import annotations
 
-import os
 import statistics
-import threading
 import time
 from typing import Callable
 
@@ -18,35 +16,30 @@ import numpy as np
 import torch
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def cpu_peak_bytes(fn: Callable[[], object]) -> int:
+    """Peak of live tensor memory during one call of ``fn`` on CPU, from the profiler's allocation events."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    live = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        live += event.self_cpu_memory_usage
+        peak = max(peak, live)
+    return peak
 
 
 def measure(fn: Callable[[], object], n_images: int, repeats: int, device: torch.device) -> tuple[float, float]:
     """Run ``fn`` twice to warm up, then ``repeats`` times.
 
     Returns:
-        ``(images per second, peak extra memory in MiB)``.
+        ``(images per second, peak memory of one call in MiB)``: the CUDA allocator's peak above what was
+        allocated before the call on GPU; on CPU the peak of live tensor memory seen by the profiler.
     """
     for _ in range(2):
         fn()
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
-    peak, stop = [0], threading.Event()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-    else:
-        base = _rss_bytes()
-
-        def sample() -> None:
-            while not stop.is_set():
-                peak[0] = max(peak[0], _rss_bytes() - base)
-                time.sleep(0.001)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -54,11 +47,14 @@ def measure(fn: Callable[[], object], n_images: int, repeats: int, device: torch
         sync()
         times.append(time.perf_counter() - start)
     if device.type == "cuda":
-        peak[0] = torch.cuda.max_memory_allocated(device) - base
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        sync()
+        peak = torch.cuda.max_memory_allocated(device) - base
     else:
-        stop.set()
-        sampler.join()
-    return n_images / statistics.median(times), max(peak[0], 0) / 2**20
+        peak = cpu_peak_bytes(fn)
+    return n_images / statistics.median(times), peak / 2**20
 
 
 def reference_isp_from_counts(model, mosaics: list[np.ndarray]) -> list[torch.Tensor]:
@@ -80,7 +76,7 @@ def zoo_isp_from_counts(model, mosaics: list[np.ndarray], forward: Callable | No
 
     counts = torch.from_numpy(np.stack(mosaics).astype(np.float32))[:, None].to(model.device)
     packed = normalize_packed(pack_bayer(counts), model.config.black_level, model.config.white_level)
-    return (forward or model)(model.raw_to_net_input(packed))
+    return (model if forward is None else forward)(model.raw_to_net_input(packed))
 
 
 def run_bench(name: str, batch_size: int = 4, size: int = 256, repeats: int = 10, device: str | None = None) -> str:

@@ -27,7 +27,6 @@ def card_data(spec: ModelSpec, record: dict[str, Any] | None) -> ModelCardData:
                     dataset_split=record["eval_dataset"]["split"],
                     metric_type=metric,
                     metric_value=round(float(value), 4),
-                    source_name="tools/make_weights.py",
                 )
             )
     return ModelCardData(
@@ -84,7 +83,9 @@ def build_card(spec: ModelSpec, record: dict[str, Any] | None, notes: str = "", 
             f"Measured by `{record['eval_command']}` on {ds['name']} ({ds['split']}, {ds['num_samples']} samples): {ds['description']}",
             _metrics_table(record),
             "## Training",
-            f"Recipe `{record['recipe']}` ({record['train_steps']} generator steps, {record['train_seconds']:.0f} s on {record['train_device']}). "
+            f"Recipe `{record['recipe']}`: {record['train_steps']} generator steps"
+            + (f", {record['train_seconds']:.0f} s of training on {record['train_device']}. " if record.get("train_seconds") else ". ")
+            +
             f"Parameters: {record['num_params']:,}.",
         ]
     else:

@@ -169,7 +169,7 @@ def models_table() -> str:
         if record:
             metric = spec.headline_metric
             value = record["metrics"].get(metric)
-            shipped = f"{metric.upper()} {value:.2f} ({record['eval_data']})" if value is not None else "yes"
+            shipped = f"{metric.upper()} {value:.2f} ({record['eval_dataset']['name']})" if value is not None else "yes"
         else:
             shipped = "none"
         paper = f"[{spec.paper.split(' (')[0]}]({spec.paper_url})"

@@ -192,14 +192,21 @@ class LightweightISP(AdversarialModule):
     def card_notes(self) -> str:
         cfg = self.config
         frozen = {
-            "content (VGG-19, " + cfg.content_layer + ")": cfg.content_net_weights,
-            "texture (LPIPS AlexNet slices " + ", ".join(map(str, cfg.texture_layers)) + ")": cfg.texture_net_weights,
-            f"colour ({cfg.color_vit} at {cfg.color_img_size} px)": cfg.color_net_weights,
+            f"content (VGG-19, {cfg.content_layer})": (cfg.content_net_weights, cfg.feature_seed),
+            "texture (LPIPS AlexNet slices " + ", ".join(map(str, cfg.texture_layers)) + ")": (cfg.texture_net_weights, cfg.feature_seed + 1),
+            f"colour ({cfg.color_vit} at {cfg.color_img_size} px)": (cfg.color_net_weights, cfg.feature_seed + 2),
         }
         nets = "\n".join(
-            f"- {role}: " + (f"weights from `{path}`" if path else f"random initialisation, seed {cfg.feature_seed}, frozen")
-            for role, path in frozen.items()
+            f"- {role}: " + (f"weights from `{path}`" if path else f"random initialisation, seed {seed}, frozen")
+            for role, (path, seed) in frozen.items()
         )
+        paper = LightweightISPConfig(generator=cfg.generator, rmfa_blocks=cfg.rmfa_blocks)
+        changed = [
+            f"| `{f.name}` | {getattr(paper, f.name)} | {getattr(cfg, f.name)} |"
+            for f in dataclasses.fields(cfg)
+            if getattr(paper, f.name) != getattr(cfg, f.name)
+        ]
+        scaled = "\n".join(["| setting | paper / official code | this checkpoint |", "|---|---|---|", *changed]) if changed else "None."
         return f"""## Method
 Unpaired training as the official code has it: content loss between frozen luma features of the output and of
 a classical pseudo-ISP of the same RAW (reference: `{cfg.content_reference}`), L2 total variation, two texture
@@ -213,6 +220,9 @@ Generator EMA: {f"decay {cfg.ema_decay:g} (the shipped weights are the EMA)" if 
 Frozen feature networks used for this checkpoint (the official code downloads pretrained VGG-19, LPIPS AlexNet and
 `google/vit-base-patch16-224`; zoo builds them offline, from local weight files when given):
 {nets}
+
+## Settings scaled down from the paper for this checkpoint
+{scaled}
 
 ## Differences from the official code
 - Demosaicing of the pseudo-ISP: bilinear (kornia) instead of Menon 2007 (colour-demosaicing).
