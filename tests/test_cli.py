@@ -83,13 +83,13 @@ def test_push_to_hub_prepares_verified_upload(monkeypatch):
 
 
 def test_bench_formulations_agree():
-    from zoo.bench import reference_isp_from_counts, zoo_isp_from_counts
+    from zoo.models.lightweight_isp.reference import official_from_counts, zoo_from_counts
 
     model = zoo.create(NAME).eval()
     mosaics = [np.random.default_rng(i).integers(60, 1023, (16, 24)).astype(np.uint16) for i in range(2)]
     with torch.no_grad():
-        ours = zoo_isp_from_counts(model, mosaics)
-        reference = torch.cat(reference_isp_from_counts(model, mosaics))
+        ours = zoo_from_counts(model, mosaics)
+        reference = torch.cat(official_from_counts(model, mosaics))
     assert torch.allclose(ours, reference, atol=1e-6)
 
 

@@ -37,7 +37,7 @@ def card_data(spec: ModelSpec, record: dict[str, Any] | None) -> ModelCardData:
         metrics=sorted(record["metrics"]) if record else None,
         model_name=spec.name,
         eval_results=eval_results or None,
-        pipeline_tag="image-to-image",
+        pipeline_tag=spec.pipeline_tag,
         paper=spec.paper_url,
         official_repository=f"https://github.com/{spec.official_repo}",
         official_license=spec.official_license,
@@ -71,10 +71,8 @@ def build_card(spec: ModelSpec, record: dict[str, Any] | None, notes: str = "", 
         parts.append(f"![before / after]({BEFORE_AFTER_NAME})")
     parts += [
         "## Usage",
-        "```python\nimport zoo\n"
-        f'model = zoo.load("{spec.name}")\n'
-        "rgb = model.predict(\"raw.png\")  # 16-bit RGGB Bayer PNG -> PIL image\n```\n"
-        f"```bash\nzoo predict {spec.name} raw.png -o rgb.png\nzoo card {spec.name}\n```",
+        f'```python\nimport zoo\nmodel = zoo.load("{spec.name}")\n{spec.usage}\n```\n'
+        f"```bash\nzoo info {spec.name}\nzoo card {spec.name}\n```",
     ]
     if record:
         ds = record["eval_dataset"]

@@ -90,7 +90,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from zoo import __version__
+
     parser = argparse.ArgumentParser(prog="zoo", description="Model zoo of unpaired translation and machine-unlearning models.")
+    parser.add_argument("--version", action="version", version=f"zoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered models")

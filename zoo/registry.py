@@ -41,6 +41,8 @@ class ModelSpec:
         headline_metric: key in the checkpoint's metrics shown in the README table.
         description: one sentence for the card.
         num_params: trainable parameters of the inference network (checked against the real count by the tests).
+        pipeline_tag: Hugging Face pipeline tag of the card.
+        usage: the ``predict`` line of the card's usage snippet.
     """
 
     name: str
@@ -57,6 +59,8 @@ class ModelSpec:
     headline_metric: str = ""
     description: str = ""
     num_params: int = 0
+    pipeline_tag: str = "image-to-image"
+    usage: str = ""
 
 
 _ISP_COMMON = dict(
@@ -68,6 +72,7 @@ _ISP_COMMON = dict(
     module="zoo.models.lightweight_isp.module:LightweightISP",
     tags=("image-to-image", "isp", "raw-to-rgb", "unpaired", "gan"),
     headline_metric="psnr",
+    usage='rgb = model.predict("raw.png")  # 16-bit RGGB Bayer PNG -> PIL image; also arrays and tensors',
 )
 
 _ISP_VARIANTS = (
@@ -92,6 +97,37 @@ _SPECS: tuple[ModelSpec, ...] = tuple(
         **_ISP_COMMON,
     )
     for suffix, config, num_params, description in _ISP_VARIANTS
+)
+
+_UNEM_COMMON = dict(
+    task="transductive-few-shot",
+    paper="UNEM: UNrolled Generalized EM for Transductive Few-Shot Learning (Zhou et al., CVPR 2025)",
+    paper_url="https://arxiv.org/abs/2412.16739",
+    official_repo="ZhouLong0/UNEM-Transductive",
+    official_license="none",
+    module="zoo.models.unem.module:UNEM",
+    tags=("few-shot", "transductive", "unrolling", "expectation-maximization"),
+    headline_metric="accuracy",
+    num_params=21,
+    pipeline_tag="image-classification",
+    usage='out = model.predict((support, support_labels, query))  # -> {"labels": (Q,), "probabilities": (Q, K)}',
+)
+
+_SPECS += (
+    ModelSpec(
+        name="unem_gaussian",
+        config={"variant": "gaussian"},
+        hub_repo="zoo-models/unem_gaussian",
+        description="UNEM-Gaussian: 10 unrolled EM layers over backbone features, learned class-balance weights and temperatures.",
+        **_UNEM_COMMON,
+    ),
+    ModelSpec(
+        name="unem_dirichlet",
+        config={"variant": "dirichlet"},
+        hub_repo="zoo-models/unem_dirichlet",
+        description="UNEM-Dirichlet: 10 unrolled EM layers over vision-language class probabilities with Dirichlet likelihoods.",
+        **_UNEM_COMMON,
+    ),
 )
 
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}

@@ -92,16 +92,25 @@ class ZooModule(L.LightningModule):
         if self.inference_net is not self.net:
             self.inference_net.load_state_dict(state, strict=True)
 
+    def bench_cases(self, batch_size: int, size: int) -> list:
+        """Rows for ``zoo bench``: by default the forward pass, eager vs torch.compile, on ``example_input``."""
+        from zoo.bench import BenchCase
+
+        x = self.example_input(batch_size)
+        x = x if isinstance(x, tuple) else (x,)
+        compiled = torch.compile(self.inference_net)
+        return [BenchCase("forward", "eager", "torch.compile", lambda: self.inference_net(*x), lambda: compiled(*x))]
+
     def card_notes(self) -> str:
         """Model-specific markdown for the card: method, data, deviations from the official code."""
         return ""
 
     # -------------------------------------------------------------- inference
-    def prepare_input(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Validate user input and turn it into the network's input tensor.
+    def prepare_input(self, x: Any) -> tuple[Any, dict[str, Any]]:
+        """Validate user input and turn it into the network's input.
 
         Returns:
-            The tensor for :meth:`forward` and a context dict handed to :meth:`postprocess`.
+            The tensor (or tuple of tensors) for :meth:`forward` and a context dict handed to :meth:`postprocess`.
         """
         raise NotImplementedError
 
@@ -109,12 +118,13 @@ class ZooModule(L.LightningModule):
         """Turn the network's output into what the user asked for."""
         raise NotImplementedError
 
-    def example_input(self, batch_size: int = 1) -> torch.Tensor:
-        """A small valid batch for :meth:`forward` (used by the tests and ``tools/bench.py``)."""
+    def example_input(self, batch_size: int = 1) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """A small valid batch for :meth:`forward`: a tensor, or a tuple of its positional arguments
+        (used by the tests and ``tools/bench.py``)."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.net if self.training else self.inference_net)(x)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return (self.net if self.training else self.inference_net)(*inputs)
 
     @torch.no_grad()
     def predict(self, x: Any) -> Any:
@@ -122,13 +132,17 @@ class ZooModule(L.LightningModule):
 
         Bad input raises ``ValueError`` naming what was expected and what was received.
         """
-        tensor, context = self.prepare_input(x)
+        prepared, context = self.prepare_input(x)
         param = next(self.inference_net.parameters())
-        tensor = tensor.to(device=param.device, dtype=param.dtype)
+
+        def place(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=param.device, dtype=param.dtype if t.is_floating_point() else t.dtype)
+
+        inputs = tuple(place(t) for t in prepared) if isinstance(prepared, tuple) else (place(prepared),)
         was_training = self.training
         self.eval()
         try:
-            y = self(tensor)
+            y = self(*inputs)
         finally:
             self.train(was_training)
         return self.postprocess(y, context)

@@ -185,6 +185,34 @@ class LightweightISP(AdversarialModule):
             return out if context["batched"] else out[0]
         return y if context["batched"] else y[0]
 
+    def bench_cases(self, batch_size: int, size: int) -> list:
+        """Generator eager vs compiled, the pseudo-ISP colour op eager vs fused, and RAW counts -> sRGB in the
+        official formulation (per image, numpy packing, eager) vs zoo's (batched, compiled)."""
+        from zoo.bench import BenchCase
+        from zoo.models.lightweight_isp.reference import official_from_counts, zoo_from_counts
+        from zoo.ops.color import white_balance_normalize_gamma, white_balance_normalize_gamma_fused
+
+        gen = torch.Generator().manual_seed(0)
+        packed = torch.rand(batch_size, 4, size // 2, size // 2, generator=gen).to(self.device)
+        x = self.raw_to_net_input(packed)
+        compiled = torch.compile(self.inference_net)
+        rgb = torch.rand(batch_size, 3, size, size, generator=gen).to(self.device)
+        gains = torch.tensor(self.config.pseudo_isp_gains, device=self.device)
+        mosaics = [(unpack_bayer(p[None].cpu())[0, 0].numpy() * 900 + 62).astype(np.uint16) for p in packed]
+        if not torch.allclose(zoo_from_counts(self, mosaics), torch.cat(official_from_counts(self, mosaics)), atol=1e-5):
+            raise RuntimeError("bench: zoo's and the official formulation disagree")
+        return [
+            BenchCase("generator forward", "eager", "torch.compile", lambda: self.inference_net(x), lambda: compiled(x)),
+            BenchCase(
+                "pseudo-ISP colour stage (op)", "eager", "fused",
+                lambda: white_balance_normalize_gamma(rgb, gains), lambda: white_balance_normalize_gamma_fused(rgb, gains),
+            ),
+            BenchCase(
+                "RAW counts -> sRGB", "official formulation (per image, numpy packing, eager)", "zoo (batched, compiled)",
+                lambda: official_from_counts(self, mosaics), lambda: zoo_from_counts(self, mosaics, compiled),
+            ),
+        ]
+
     def pseudo_isp(self, packed: torch.Tensor) -> torch.Tensor:
         """The classical pseudo-ISP rendering of packed RAW (the content reference and the baseline)."""
         return pseudo_isp(unpack_bayer(packed).clamp(0.0, 1.0), self.config.pseudo_isp_gains)

@@ -1,0 +1,199 @@
+"""UNEM: unrolled generalized EM for transductive few-shot learning (Zhou et al.).
+
+The "model" is the per-layer hyper-parameters of an EM unrolled into layers (21 scalars for 10 layers); the
+features come from a frozen backbone. Training learns them on tasks drawn from validation classes (Adam,
+lr 0.1, full batch of tasks), as the official code does.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from zoo.core import checks
+from zoo.core.module import ZooModule
+from zoo.models.unem.model import UnrolledDirichletEM, UnrolledGaussianEM
+
+
+@dataclasses.dataclass
+class UNEMConfig:
+    """Configuration of :class:`UNEM` (defaults: the official code).
+
+    Args:
+        variant: ``"gaussian"`` (features from any backbone) or ``"dirichlet"`` (vision-language class probabilities).
+        n_layers: unrolled EM iterations.
+        num_classes: K of the Dirichlet variant (feature column k belongs to class k).
+        mm_steps: maximum inner steps of the Dirichlet parameter fit.
+        loss: ``"official"``: cross-entropy applied to the probabilities U as if they were logits (the official
+            code's quirk); ``"nll"``: negative log-likelihood of U (the clean alternative).
+        lr: Adam learning rate of the hyper-parameters.
+        fused: use the torch.compile'd Gaussian E-step.
+    """
+
+    variant: str = "gaussian"
+    n_layers: int = 10
+    num_classes: int = 20
+    mm_steps: int = 1000
+    loss: str = "official"
+    lr: float = 0.1
+    fused: bool = False
+
+
+def _tensor(x: Any, what: str) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{what}: expected a tensor or numpy array, received {checks.describe(x)}")
+    return x
+
+
+class UNEM(ZooModule):
+    """Soft class assignments of query samples, given labelled support samples of the same task.
+
+    Args:
+        config: a :class:`UNEMConfig` (or a dict of its fields).
+
+    Shape:
+        - ``forward(support, support_labels, query)``: (B, S, D), (B, S) int64 in 0..K-1, (B, Q, D).
+        - Output: (B, Q, K) soft assignments.
+
+    Example:
+        >>> model = zoo.create("unem_gaussian")
+        >>> out = model.predict((support, support_labels, query))  # unbatched (S, D), (S,), (Q, D) also accepted
+        >>> out["labels"]
+    """
+
+    config_class = UNEMConfig
+
+    def __init__(self, config: UNEMConfig | dict | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        if cfg.variant == "gaussian":
+            self.net = UnrolledGaussianEM(cfg.n_layers, fused=cfg.fused)
+        elif cfg.variant == "dirichlet":
+            self.net = UnrolledDirichletEM(cfg.n_layers, cfg.num_classes, cfg.mm_steps)
+        else:
+            raise ValueError(f"variant: expected 'gaussian' or 'dirichlet', received {cfg.variant!r}")
+        if cfg.loss not in ("official", "nll"):
+            raise ValueError(f"loss: expected 'official' or 'nll', received {cfg.loss!r}")
+
+    def example_input(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A small task: 2 shots of every class, 6 queries.
+
+        Gaussian: a 5-class mixture in 8 dimensions. Dirichlet: CLIP-like class similarities
+        (0.2 + 0.02 N(0, 1), plus 0.05 in the true class's column) over ``num_classes`` classes.
+        """
+        gen = torch.Generator().manual_seed(0)
+        gaussian = self.config.variant == "gaussian"
+        k = 5 if gaussian else self.config.num_classes
+        labels_s = torch.arange(k).repeat(2).expand(batch_size, -1).contiguous()
+        labels_q = torch.randint(0, k, (batch_size, 6), generator=gen)
+        if gaussian:
+            means = 3.0 * torch.randn(batch_size, k, 8, generator=gen)
+
+            def sample(labels: torch.Tensor) -> torch.Tensor:
+                centre = torch.gather(means, 1, labels[..., None].expand(-1, -1, 8))
+                return centre + torch.randn(centre.shape, generator=gen)
+        else:
+
+            def sample(labels: torch.Tensor) -> torch.Tensor:
+                noise = 0.02 * torch.randn(*labels.shape, k, generator=gen)
+                return 0.2 + noise + 0.05 * F.one_hot(labels, k)
+
+        return sample(labels_s).to(self.device), labels_s.to(self.device), sample(labels_q).to(self.device)
+
+    def prepare_input(self, x: Any) -> tuple[tuple[torch.Tensor, ...], dict[str, Any]]:
+        """Accepts ``(support, support_labels, query)`` (or a dict with those keys), batched over tasks or not."""
+        if isinstance(x, dict):
+            missing = {"support", "support_labels", "query"} - set(x)
+            if missing:
+                raise ValueError(f"task: expected keys support, support_labels, query, received {sorted(x)}")
+            x = (x["support"], x["support_labels"], x["query"])
+        if not isinstance(x, (tuple, list)) or len(x) != 3:
+            raise ValueError(f"task: expected (support, support_labels, query), received {checks.describe(x)}")
+        support, labels, query = (_tensor(v, n) for v, n in zip(x, ("support", "support_labels", "query")))
+        batched = support.ndim == 3
+        if support.ndim == 2:
+            support, labels, query = support[None], labels[None], query[None]
+        checks.check_shape(support, ["B", "S", "D"], "support")
+        checks.check_shape(query, ["B", "Q", "D"], "query")
+        checks.check_shape(labels, ["B", "S"], "support_labels")
+        for t, name in ((support, "support"), (query, "query")):
+            checks.check_not_empty(t, name)
+            checks.check_floating(t, name)
+            checks.check_finite(t, name)
+        if labels.is_floating_point() or labels.dtype == torch.bool:
+            raise ValueError(f"support_labels: expected an integer tensor, received {checks.describe(labels)}")
+        if support.shape[:2] != labels.shape or support.shape[0] != query.shape[0] or support.shape[2] != query.shape[2]:
+            raise ValueError(
+                f"task: expected support (B, S, D), support_labels (B, S), query (B, Q, D) with matching B, S and D, "
+                f"received {tuple(support.shape)}, {tuple(labels.shape)}, {tuple(query.shape)}"
+            )
+        k = self.config.num_classes if self.config.variant == "dirichlet" else int(labels.max()) + 1
+        present = torch.unique(labels)
+        if int(labels.min()) < 0 or int(labels.max()) >= k or (self.config.variant == "gaussian" and len(present) != k):
+            raise ValueError(f"support_labels: expected every class 0..{k - 1} present and nothing else, received labels {present.tolist()}")
+        if self.config.variant == "dirichlet" and support.shape[2] != k:
+            raise ValueError(f"features: expected one column per class (D = num_classes = {k}), received D = {support.shape[2]}")
+        return (support, labels.long(), query), {"batched": batched}
+
+    def postprocess(self, y: torch.Tensor, context: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """``{"labels": (B, Q) predicted classes, "probabilities": (B, Q, K)}`` (without B for unbatched input)."""
+        out = {"labels": y.argmax(-1).cpu(), "probabilities": y.float().cpu()}
+        return out if context["batched"] else {k: v[0] for k, v in out.items()}
+
+    def bench_cases(self, batch_size: int, size: int) -> list:
+        """Realistic tasks (20 classes x 5 shots, 75 queries, ``size``-d features): forward eager vs compiled,
+        and the Gaussian E-step op eager vs fused."""
+        from zoo.bench import BenchCase
+        from zoo.data.few_shot import FewShotEpisodes, gaussian_mixture_features
+        from zoo.ops.em import gaussian_e_step, gaussian_e_step_fused
+
+        k = 20 if self.config.variant == "gaussian" else self.config.num_classes
+        dim = size if self.config.variant == "gaussian" else k
+        features, labels = gaussian_mixture_features(k, 100, dim)
+        if self.config.variant == "dirichlet":
+            features = torch.softmax(features, -1)
+        tasks = next(iter(torch.utils.data.DataLoader(FewShotEpisodes(features, labels, length=batch_size), batch_size)))
+        x = tuple(tasks[key].to(self.device) for key in ("support", "support_labels", "query"))
+        if self.config.variant == "dirichlet":
+            # torch.compile would unroll up to 10 x 1000 inner fit steps; compare the precisions instead.
+            net64 = copy.deepcopy(self.inference_net).double()
+            x64 = (x[0].double(), x[1], x[2].double())
+            return [BenchCase("UNEM-Dirichlet forward (tasks)", "eager float64", "eager float32", lambda: net64(*x64), lambda: self.inference_net(*x))]
+        compiled = torch.compile(self.inference_net)
+        cases = [BenchCase("UNEM forward (tasks)", "eager", "torch.compile", lambda: self.inference_net(*x), lambda: compiled(*x))]
+        if self.config.variant == "gaussian":
+            z, w = x[2], torch.randn(batch_size, k, dim, device=self.device)
+            v, lam, temp = torch.randn(batch_size, k, device=self.device), torch.tensor(0.5), torch.tensor(1.5)
+            cases.append(
+                BenchCase("Gaussian E-step (op)", "eager", "fused", lambda: gaussian_e_step(z, w, v, lam, temp), lambda: gaussian_e_step_fused(z, w, v, lam, temp))
+            )
+        return cases
+
+    # ---------------------------------------------------------------- training
+    def task_loss(self, probabilities: torch.Tensor, query_labels: torch.Tensor) -> torch.Tensor:
+        """The training criterion over a batch of tasks (see ``UNEMConfig.loss``)."""
+        flat, target = probabilities.reshape(-1, probabilities.shape[-1]), query_labels.reshape(-1)
+        if self.config.loss == "official":
+            return F.cross_entropy(flat, target)
+        return F.nll_loss(torch.log(flat.clamp_min(1e-12)), target)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        u = self(batch["support"], batch["support_labels"], batch["query"])
+        loss = self.task_loss(u, batch["query_labels"])
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/accuracy", (u.argmax(-1) == batch["query_labels"]).float().mean())
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        u = self(batch["support"], batch["support_labels"], batch["query"])
+        self.log("val/accuracy", (u.argmax(-1) == batch["query_labels"]).float().mean(), prog_bar=True)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
