@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.registry import ModelSpec, checkpoint_record, get_spec, resolve_class
+from zoo.registry import ModelSpec, checkpoint_record, get_spec, model_package, resolve_class
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -137,9 +137,8 @@ def load(name: str, weights: str | Path | None = None, device: Any = None, offic
             raise ValueError("official=True: expected weights=<path to the official checkpoint file>, received None")
         import importlib
 
-        package = spec.module.split(":")[0].rsplit(".", 1)[0]
         model = create(name)
-        importlib.import_module(f"{package}.convert").load_official(model, weights)
+        importlib.import_module(f"{model_package(spec)}.convert").load_official(model, weights)
     else:
         directory, source = resolve_weights(name, weights)
         record = checkpoint_record(name)

@@ -186,6 +186,11 @@ def reload_checkpoint_records() -> None:
     _checkpoint_records.cache_clear()
 
 
+def model_package(spec: ModelSpec) -> str:
+    """The import path of the model's package (``zoo.models.<name>``), home of its ``convert`` and ``weights``."""
+    return spec.module.split(":")[0].rsplit(".", 1)[0]
+
+
 def resolve_class(spec: ModelSpec) -> type:
     """Import and return the LightningModule class named by ``spec.module``."""
     module_path, _, class_name = spec.module.partition(":")
