@@ -183,3 +183,18 @@ def test_rotated_digit_classes_are_real_and_disjoint():
     assert set(torch.unique(classes).tolist()) == {d * 4 + r for d in (7, 8, 9) for r in range(4)}
     base_classes = set(torch.unique(rotated_digit_classes("base")[1]).tolist())
     assert base_classes.isdisjoint(set(torch.unique(classes).tolist()))
+
+
+@pytest.mark.skipif(not zoo.registry.checkpoint_record("unem_gaussian"), reason="no shipped UNEM checkpoint recorded yet")
+def test_shipped_unem_runs_on_backbone_features():
+    from zoo.data.few_shot import rotated_digit_classes
+    from zoo.models.unem.backbone import extract_features, load_backbone
+
+    images, classes = rotated_digit_classes("novel")
+    features = extract_features(load_backbone(), images[::50])
+    labels = torch.unique(classes[::50], return_inverse=True)[1]
+    task = FewShotEpisodes(features, labels, shots=1, queries=10, k_eff=3, length=1)[0]
+    out = zoo.load("unem_gaussian").predict((task["support"], task["support_labels"], task["query"]))
+    assert features.shape[1] == 512 and out["labels"].shape == (10,)
+    record = zoo.registry.checkpoint_record("unem_gaussian")
+    assert set(record["metrics"]) == {"accuracy_1shot", "accuracy_5shot"} and len(record["baselines"]) == 2

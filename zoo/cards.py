@@ -78,10 +78,10 @@ def build_card(spec: ModelSpec, record: dict[str, Any] | None, notes: str = "", 
         ds = record["eval_dataset"]
         parts += [
             "## Evaluation",
-            f"Measured by `{record['eval_command']}` on {ds['name']} ({ds['split']}, {ds['num_samples']} samples): {ds['description']}",
+            f"Measured by `{record['eval_command']}` on {ds['name']} ({ds['split']}, {ds['num_samples']} {ds.get('unit', 'samples')}): {ds['description']}",
             _metrics_table(record),
             "## Training",
-            f"Recipe `{record['recipe']}`: {record['train_steps']} generator steps"
+            f"Recipe `{record['recipe']}`: {record['train_steps']} training steps"
             + (f", {record['train_seconds']:.0f} s of training on {record['train_device']}. " if record.get("train_seconds") else ". ")
             +
             f"Parameters: {record['num_params']:,}.",

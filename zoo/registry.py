@@ -107,7 +107,7 @@ _UNEM_COMMON = dict(
     official_license="none",
     module="zoo.models.unem.module:UNEM",
     tags=("few-shot", "transductive", "unrolling", "expectation-maximization"),
-    headline_metric="accuracy",
+    headline_metric="accuracy_5shot",
     num_params=21,
     pipeline_tag="image-classification",
     usage='out = model.predict((support, support_labels, query))  # -> {"labels": (Q,), "probabilities": (Q, K)}',

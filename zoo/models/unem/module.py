@@ -32,6 +32,8 @@ class UNEMConfig:
         loss: ``"official"``: cross-entropy applied to the probabilities U as if they were logits (the official
             code's quirk); ``"nll"``: negative log-likelihood of U (the clean alternative).
         lr: Adam learning rate of the hyper-parameters.
+        lr_step: StepLR period in optimisation steps (official Gaussian: 50).
+        lr_decay: StepLR factor (official: 0.5).
         fused: use the torch.compile'd Gaussian E-step.
     """
 
@@ -41,6 +43,8 @@ class UNEMConfig:
     mm_steps: int = 1000
     loss: str = "official"
     lr: float = 0.1
+    lr_step: int = 50
+    lr_decay: float = 0.5
     fused: bool = False
 
 
@@ -196,4 +200,6 @@ class UNEM(ZooModule):
         self.log("val/accuracy", (u.argmax(-1) == batch["query_labels"]).float().mean(), prog_bar=True)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
+        schedule = torch.optim.lr_scheduler.StepLR(optimizer, self.config.lr_step, self.config.lr_decay)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
