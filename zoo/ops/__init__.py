@@ -6,5 +6,12 @@ Compilation happens on first call, never at import.
 
 from zoo.ops.compile import lazy_compile
 from zoo.ops.color import white_balance_normalize_gamma, white_balance_normalize_gamma_fused
+from zoo.ops.em import gaussian_e_step, gaussian_e_step_fused
 
-__all__ = ["lazy_compile", "white_balance_normalize_gamma", "white_balance_normalize_gamma_fused"]
+__all__ = [
+    "lazy_compile",
+    "white_balance_normalize_gamma",
+    "white_balance_normalize_gamma_fused",
+    "gaussian_e_step",
+    "gaussian_e_step_fused",
+]
