@@ -84,3 +84,17 @@ def test_train_size_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="train_size=32"):
         module.generator_step_terms(big)
     assert item["raw"].shape[-1] == 16
+
+
+def test_ddp_on_two_cpu_processes_keeps_ranks_identical(tmp_path):
+    """devices=2 with Lightning's DDP (find_unused_parameters: G and D steps backpropagate through different parts)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("ddp_adversarial_script.py")
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "DDP OK 2" in result.stdout

@@ -1,5 +1,8 @@
 """The adversarial training loop every GAN of the zoo reuses.
 
+Multi-device training is Lightning's: with DDP use ``strategy="ddp_find_unused_parameters_true"`` (generator and
+discriminator steps backpropagate through different parameters); the tests run it on two CPU processes.
+
 Manual optimisation: one generator optimiser and one optimiser per discriminator, each discriminator
 updated every ``d_every`` generator steps; optional generator EMA; optional per-term gradient-norm
 loss normalisation (each generator term divided by the norm of its own gradient); zero-centred R1/R2
@@ -118,11 +121,11 @@ class AdversarialModule(ZooModule):
         for name, term in terms.items():
             scale = self._term_weight(term, params) if self.config.normalize_terms else 1.0
             total = total + weights.get(name, 1.0) * scale * term
-            self.log(f"g/{name}", term.detach(), prog_bar=False, on_step=True, on_epoch=True)
+            self.log(f"g/{name}", term.detach(), on_step=True, on_epoch=True, sync_dist=True)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(total)
         opt_g.step()
-        self.log("g/total", total.detach(), prog_bar=True, on_step=True, on_epoch=True)
+        self.log("g/total", total.detach(), prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         if self.net_ema is not None:
             self.net_ema.update_parameters(self.net)
 
@@ -137,7 +140,7 @@ class AdversarialModule(ZooModule):
                     torch.nn.utils.clip_grad_norm_(disc.parameters(), self.config.d_grad_clip)
                 opt_ds[name].step()
                 for term_name, value in d_terms.items():
-                    self.log(f"d/{name}/{term_name}", value.detach(), on_step=True, on_epoch=True)
+                    self.log(f"d/{name}/{term_name}", value.detach(), on_step=True, on_epoch=True, sync_dist=True)
         self.generator_steps += 1
 
     def penalized_discriminator_loss(
