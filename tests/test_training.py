@@ -77,13 +77,9 @@ def test_gradient_norm_normalisation_makes_terms_scale_free():
 def test_train_size_mismatch_is_a_clear_error():
     module = _module(adversarial=False)
     module.build_training_parts()
-    batch = _data()
-    batch.setup("fit")
-    item = batch.train_set[0]
     big = {"raw": torch.rand(1, 4, 32, 32), "target": torch.rand(1, 3, 64, 64)}
     with pytest.raises(ValueError, match="train_size=32"):
         module.generator_step_terms(big)
-    assert item["raw"].shape[-1] == 16
 
 
 def test_ddp_on_two_cpu_processes_keeps_ranks_identical(tmp_path):

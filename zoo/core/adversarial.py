@@ -104,8 +104,10 @@ class AdversarialModule(ZooModule):
         return opts
 
     def _term_weight(self, term: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
-        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
-        norm = torch.sqrt(sum(g.square().sum() for g in grads if g is not None) + 0.0)
+        grads = [g for g in torch.autograd.grad(term, params, retain_graph=True, allow_unused=True) if g is not None]
+        if not grads:
+            raise ValueError("loss term: expected a term that depends on the generator, received one with no gradient path")
+        norm = torch.sqrt(sum(g.square().sum() for g in grads))
         return 1.0 / (norm.detach() + 1e-8)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:

@@ -92,13 +92,16 @@ class LumaTextureFeatures(nn.Module):
         weights = torch.tensor([0.299, 0.587, 0.114], dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
         return (rgb * weights).sum(1, keepdim=True)
 
-    def forward(self, rgb: torch.Tensor, layer: int) -> torch.Tensor:
-        x = self.luma(rgb).expand(-1, 3, -1, -1)
-        for index, block in enumerate(self.slices):
+    def forward(self, rgb: torch.Tensor, layers: tuple[int, ...]) -> dict[int, torch.Tensor]:
+        """Features of every slice in ``layers``, from one pass through the network."""
+        if not layers or max(layers) >= len(self.slices) or min(layers) < 0:
+            raise ValueError(f"texture layers: expected values in 0..{len(self.slices) - 1}, received {layers}")
+        x, out = self.luma(rgb).expand(-1, 3, -1, -1), {}
+        for index, block in enumerate(self.slices[: max(layers) + 1]):
             x = block(x)
-            if index == layer:
-                return x
-        raise ValueError(f"texture layer: expected 0..{len(self.slices) - 1}, received {layer}")
+            if index in layers:
+                out[index] = x
+        return out
 
 
 class BlurredColorFeatures(nn.Module):

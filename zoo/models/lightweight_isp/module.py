@@ -284,18 +284,18 @@ Frozen feature networks used for this checkpoint (the official code downloads pr
             self.texture_features = LumaTextureFeatures(cfg.texture_net_weights, cfg.feature_seed + 1)
             self.color_features = BlurredColorFeatures(cfg.color_vit, cfg.color_img_size, cfg.color_net_weights, cfg.feature_seed + 2)
             probe = torch.zeros(1, 3, cfg.train_size, cfg.train_size)
-            for layer in cfg.texture_layers:
-                feat = self.texture_features(probe, layer)
+            for layer, feat in self.texture_features(probe, tuple(cfg.texture_layers)).items():
                 self.discriminators[f"texture{layer}"] = TextureDiscriminator(feat.shape[1], tuple(feat.shape[-2:]))
             self.discriminators["color"] = ColorDiscriminator(self.color_features.dim)
         self.to(self.device)
         self._training_parts_built = True
 
-    def _judged(self, name: str, rgb: torch.Tensor) -> torch.Tensor:
-        """What discriminator ``name`` sees of an RGB batch."""
-        if name == "color":
-            return self.color_features(self.color_features.blur(rgb))
-        return self.texture_features(rgb, int(name.removeprefix("texture")))
+    def _judged(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What each discriminator sees of an RGB batch (one pass per frozen feature network)."""
+        texture = self.texture_features(rgb, tuple(self.config.texture_layers))
+        judged = {f"texture{layer}": feat for layer, feat in texture.items()}
+        judged["color"] = self.color_features(self.color_features.blur(rgb))
+        return judged
 
     def generator_step_terms(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
         cfg = self.config
@@ -312,11 +312,17 @@ Frozen feature networks used for this checkpoint (the official code downloads pr
         reference = self.pseudo_isp(packed) if cfg.content_reference == "pseudo_isp" else target
         terms = {"content": self._content(fake, reference), "tv": l2_total_variation(fake)}
         weights = {"content": cfg.w_content, "tv": cfg.w_tv}
-        for name in self.discriminators:
-            disc = self.discriminators[name]
+        if not self.discriminators:
+            return terms, weights
+        with torch.no_grad():
+            real = self._judged(target)
+        fake_judged = self._judged(fake)
+        # The discriminator steps of this batch judge the same fake batch: keep its features, detached.
+        self._judged_pair = (real, {name: f.detach() for name, f in fake_judged.items()})
+        for name, disc in self.discriminators.items():
             with torch.no_grad():
-                real_logits = disc(self._judged(name, target))
-            terms[f"adv_{name}"] = relativistic_pairing_loss(real_logits, disc(self._judged(name, fake)), for_generator=True)
+                real_logits = disc(real[name])
+            terms[f"adv_{name}"] = relativistic_pairing_loss(real_logits, disc(fake_judged[name]), for_generator=True)
             weights[f"adv_{name}"] = cfg.w_color if name == "color" else cfg.w_texture
         return terms, weights
 
@@ -335,11 +341,9 @@ Frozen feature networks used for this checkpoint (the official code downloads pr
         return content_loss(self.content_features, fake, reference)
 
     def discriminator_loss(self, name: str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        with torch.no_grad():
-            real = self._judged(name, batch["target"])
-            fake = self._judged(name, self._fake.detach())
+        real, fake = self._judged_pair
         return self.penalized_discriminator_loss(
-            self.discriminators[name], real, fake, lambda r, f: relativistic_pairing_loss(r, f, for_generator=False)
+            self.discriminators[name], real[name], fake[name], lambda r, f: relativistic_pairing_loss(r, f, for_generator=False)
         )
 
     # -------------------------------------------------------------- evaluation
