@@ -58,7 +58,7 @@ def main() -> None:
     CHECKPOINTS_FILE.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
     reload_checkpoint_records()
     update_readme_table()
-    print(json.dumps({k: record[k] for k in ("metrics", "baselines", "train_seconds")}, indent=2))
+    print(json.dumps({k: record.get(k) for k in ("metrics", "baselines", "train_seconds")}, indent=2))
 
 
 if __name__ == "__main__":

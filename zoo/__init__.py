@@ -14,7 +14,7 @@ from typing import Any
 
 from zoo.registry import list_models
 
-__all__ = ["list_models", "create", "load", "card"]
+__all__ = ["list_models", "create", "load", "card", "unlearn"]
 __version__ = "0.1.0"
 
 
@@ -37,3 +37,10 @@ def card(name: str):
     from zoo.hub import card as _card
 
     return _card(name)
+
+
+def unlearn(model: Any, method: str, forget: Any, retain: Any, task: str | None = None, **hparams: Any):
+    """Unlearn ``forget`` from a copy of ``model`` (see :func:`zoo.unlearning.api.unlearn`)."""
+    from zoo.unlearning.api import unlearn as _unlearn
+
+    return _unlearn(model, method, forget=forget, retain=retain, task=task, **hparams)

@@ -25,6 +25,7 @@ class BenchCase:
     candidate_name: str
     baseline: Callable[[], object]
     candidate: Callable[[], object]
+    items: int | None = None  # items one call processes (default: the batch size)
 
 
 def cpu_peak_bytes(fn: Callable[[], object]) -> int:
@@ -80,8 +81,9 @@ def run_bench(name: str, batch_size: int = 4, size: int = 256, repeats: int = 10
     rows = []
     with torch.no_grad():
         for case in model.bench_cases(batch_size, size):
-            baseline = measure(case.baseline, batch_size, repeats, dev)
-            candidate = measure(case.candidate, batch_size, repeats, dev)
+            items = case.items or batch_size
+            baseline = measure(case.baseline, items, repeats, dev)
+            candidate = measure(case.candidate, items, repeats, dev)
             rows.append((case, baseline, candidate))
     header = [
         f"`{name}` on {dev.type} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "

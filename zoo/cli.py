@@ -7,6 +7,8 @@
     zoo train RECIPE.yaml [ARGS...]    LightningCLI ``fit`` with the recipe (extra args override it)
     zoo card NAME                      the model card as it stands on the Hub
     zoo bench NAME                     eager vs torch.compile (and vs the reference formulation)
+    zoo unlearn METHOD --model NAME --forget SPEC -o OUT [--evaluate]
+                                       unlearn part of a zoo model's training set (``zoo unlearn --list``: methods)
 """
 
 from __future__ import annotations
@@ -89,6 +91,64 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_assignments(items: list[str], what: str) -> dict:
+    """``["lr=0.001", "layers=[\"conv1\"]"]`` -> ``{"lr": 0.001, "layers": ["conv1"]}`` (JSON values, else strings)."""
+    values = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{what}: expected KEY=VALUE, received {item!r}")
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    return values
+
+
+def _cmd_unlearn(args: argparse.Namespace) -> int:
+    from zoo.unlearning.api import METHODS, method_names
+    from zoo.unlearning.base import hyperparameters
+
+    if args.list:
+        for name in method_names():
+            defaults = ", ".join(f"{k}={v!r}" for k, v in hyperparameters(METHODS[name]).items())
+            print(f"{name}: {defaults}")
+        return 0
+    if not (args.method and args.model and args.forget and args.output):
+        raise ValueError("expected METHOD, --model, --forget and -o/--output (or --list)")
+    return _run_unlearn(args)
+
+
+def _run_unlearn(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import zoo
+    from zoo.unlearning import compare_methods, make_split, run_method
+    from zoo.unlearning.report import results_table
+
+    hparams = _parse_assignments(args.set, "--set")
+    retrain = {"progress": False, **_parse_assignments(args.retrain, "--retrain")}
+    model = zoo.load(args.model, weights=args.weights, device=args.device)
+    if not hasattr(model, "unlearning_dataset"):
+        raise ValueError(f"--model: {args.model} is not a classifier or regressor with a training set to split")
+    dataset, train, test = model.unlearning_dataset()
+    split = make_split(dataset.tensors[1].numpy(), train, test, args.forget, seed=args.seed)
+    out = Path(args.output)
+    split.save(out / "split.json")
+    task = model.config.task
+    if args.evaluate:
+        rows, nets = compare_methods(model.net, dataset, split, task, {args.method: {"method": args.method, **hparams}}, retrain)
+        (out / "metrics.json").write_text(json.dumps(rows, indent=2) + "\n")
+        print(results_table(rows, task))
+        net, seconds = nets[args.method], rows[args.method]["seconds"]
+    else:
+        net, seconds = run_method(model.net, args.method, dataset, split, task, **hparams)
+    model.net.load_state_dict(net.state_dict())
+    model.save_pretrained(out)
+    print(f"{args.method}: forgot {len(split.forget)} samples ({split.forget_spec}) in {seconds:.1f} s; wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from zoo import __version__
 
@@ -132,6 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256, help="output side in pixels")
     p.add_argument("--repeats", type=int, default=10)
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("unlearn", help="unlearn part of a model's training set; --evaluate compares with retraining")
+    p.add_argument("method", nargs="?", help="unlearning method (zoo unlearn --list)")
+    p.add_argument("--model", help="a zoo classifier or regressor")
+    p.add_argument("--forget", help="random:0.1 | class:3[,5] | subclass:12 | range:0:2")
+    p.add_argument("-o", "--output", help="directory for the unlearned weights, split.json and metrics.json")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a hyper-parameter of the method (repeatable)")
+    p.add_argument("--retrain", action="append", default=[], metavar="KEY=VALUE", help="a hyper-parameter of the retrained reference")
+    p.add_argument("--evaluate", action="store_true", help="measure against the model retrained without the forget set (cached)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", default=None, help="local weights directory (default: shipped, then Hub)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--list", action="store_true", help="list the methods and their hyper-parameters")
+    p.set_defaults(func=_cmd_unlearn)
     return parser
 
 

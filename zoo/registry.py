@@ -130,6 +130,47 @@ _SPECS += (
     ),
 )
 
+_ALLCNN_COMMON = dict(
+    module="zoo.models.allcnn.module:AllCNNModule",
+    pipeline_tag="image-classification",
+    license="mit",
+)
+
+_SPECS += (
+    ModelSpec(
+        name="allcnn_mnist_regressor",
+        task="regression",
+        paper="Deep Regression Unlearning (Tarun et al., ICML 2023)",
+        paper_url="https://arxiv.org/abs/2210.08196",
+        official_repo="ayu987/deep-regression-unlearning",
+        official_license="MIT",
+        config={"task": "regression", "in_channels": 1, "image_size": 28, "filters_percentage": 0.25},
+        hub_repo="zoo-models/allcnn_mnist_regressor",
+        tags=("machine-unlearning", "regression", "blindspot"),
+        headline_metric="test_l1",
+        description="All-CNN (24/48 filters) regressing the digit value of real MNIST images: the testbed of `zoo unlearn` for regression, with the Blindspot paper's label-range forgetting measured in this card.",
+        num_params=101737,
+        usage="value = model.predict(image)  # 28x28 grey digit -> its value as a float",
+        **_ALLCNN_COMMON,
+    ),
+    ModelSpec(
+        name="allcnn_mnist_classifier",
+        task="classification",
+        paper="Model Sparsity Can Simplify Machine Unlearning (Jia et al., NeurIPS 2023)",
+        paper_url="https://arxiv.org/abs/2304.04934",
+        official_repo="OPTML-Group/Unlearn-Sparse",
+        official_license="MIT",
+        config={"task": "classification", "in_channels": 1, "image_size": 28, "filters_percentage": 0.25},
+        hub_repo="zoo-models/allcnn_mnist_classifier",
+        tags=("machine-unlearning", "image-classification"),
+        headline_metric="test_accuracy",
+        description="All-CNN (24/48 filters) classifying real MNIST digits: the testbed of `zoo unlearn` for classification, with random and whole-class forgetting measured in this card.",
+        num_params=102178,
+        usage='out = model.predict(image)  # 28x28 grey digit -> {"label": int, "probabilities": (10,)}',
+        **_ALLCNN_COMMON,
+    ),
+)
+
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
 

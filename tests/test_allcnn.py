@@ -1,0 +1,88 @@
+"""The All-CNN testbed models, the shipped checkpoints' unlearning records and ``zoo unlearn`` on the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import zoo
+from zoo.cli import main
+from zoo.data.digits import DigitsDataModule, digits_dataset
+from zoo.registry import checkpoint_record
+from zoo.unlearning import Split
+
+NAMES = ("allcnn_mnist_regressor", "allcnn_mnist_classifier")
+
+
+def test_official_key_layout():
+    keys = set(zoo.create("allcnn_mnist_regressor").net.state_dict())
+    assert {"conv1.0.weight", "conv1.1.running_mean", "conv8.1.num_batches_tracked", "classifier.0.weight", "classifier.0.bias"} <= keys
+    assert not any(k.startswith("conv") and k.endswith(".0.bias") for k in keys)  # no conv bias before batch norm
+
+
+def test_predict_contract_and_errors():
+    reg, clf = zoo.create(NAMES[0]), zoo.create(NAMES[1])
+    digit = (np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)
+    assert isinstance(reg.predict(digit), float)
+    out = clf.predict(torch.rand(3, 1, 28, 28))
+    assert out["label"].shape == (3,) and np.allclose(out["probabilities"].sum(1), 1, atol=1e-5)
+    assert clf.predict(torch.rand(1, 40, 40))["probabilities"].shape == (10,)  # resized
+    with pytest.raises(ValueError, match=r"expected shape \['N', '1', 'H', 'W'\]"):
+        clf.predict(torch.rand(2, 3, 28, 28))
+    with pytest.raises(ValueError, match="expected an image path, PIL image, array or tensor"):
+        clf.predict([1, 2, 3])
+
+
+def test_digits_split_is_fixed_and_disjoint():
+    dataset, train, test = digits_dataset("value")
+    assert len(train) == 4000 and len(test) == 1000 and not set(train) & set(test)
+    assert dataset.tensors[1].dtype == torch.float32
+    dm = DigitsDataModule("class", val_fraction=0.1)
+    dm.setup("fit")
+    assert len(dm.train_set) == 3600 and len(dm.val_set) == 400
+    assert not set(dm.val_set.indices) & set(dm.train_set.indices)
+    with pytest.raises(ValueError, match="target: expected one of"):
+        digits_dataset("age")
+
+
+@pytest.mark.skipif(not checkpoint_record(NAMES[0]), reason="no shipped regressor")
+def test_shipped_regressor_record_holds_the_blindspot_claim():
+    rows = checkpoint_record(NAMES[0])["unlearning"]["range:0:2"]
+    blind = rows["**Blindspot** (1 ep; proxy 2 ep)"]
+    for other in ("fine-tune (Adam 1e-3, 5 ep)", "Gaussian fine-tuning (1 ep)"):
+        assert blind["w_distance_to_retrain"] < rows[other]["w_distance_to_retrain"]
+    assert rows["retrain"]["test_forget_l1"] > rows["original"]["test_forget_l1"]
+
+
+@pytest.mark.skipif(not checkpoint_record(NAMES[1]), reason="no shipped classifier")
+def test_shipped_classifier_record_ssd_speed():
+    for rows in checkpoint_record(NAMES[1])["unlearning"].values():
+        assert rows["retrain"]["seconds"] >= 20 * rows["SSD (α 10, λ 1)"]["seconds"]
+
+
+def test_cli_unlearn_list_and_bad_input(capsys):
+    assert main(["unlearn", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "blindspot: " in listed and "beta=50.0" in listed and "ssd: " in listed
+    assert main(["unlearn", "ssd", "--model", NAMES[1], "--forget", "class:x", "-o", "unused"]) == 2
+    assert "forget: expected" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not checkpoint_record(NAMES[1]), reason="no shipped classifier")
+def test_cli_unlearn_ssd_evaluate_on_shipped_classifier(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "unlearned"
+    code = main(["unlearn", "ssd", "--model", NAMES[1], "--forget", "class:0", "--evaluate", "--retrain", "epochs=1", "-o", str(out)])
+    assert code == 0
+    rows = json.loads((out / "metrics.json").read_text())
+    assert rows["retrain"]["forget_accuracy"] < rows["original"]["forget_accuracy"]
+    printed = capsys.readouterr().out
+    assert "| ssd |" in printed and "| retrain |" in printed and "forgot" in printed
+    split = Split.load(out / "split.json")
+    assert split.forget_spec == "class:0" and len(split.forget) > 300
+    unlearned = zoo.load(NAMES[1], weights=out)
+    dataset, _, _ = digits_dataset("class")
+    x = dataset.tensors[0][split.test_forget]
+    acc = lambda m: float((m.net(x).argmax(1) == 0).float().mean())
+    assert acc(unlearned) < acc(zoo.load(NAMES[1])) - 0.3, "SSD should forget class 0"

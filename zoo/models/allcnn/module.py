@@ -1,0 +1,180 @@
+"""All-CNN classifier / regressor: the testbed models of the unlearning methods (``zoo unlearn``).
+
+Trained as the Blindspot paper's official code trains its original and retrained models: Adam lr 0.01,
+ReduceLROnPlateau(factor 0.1, patience 10) on the validation loss, L1 loss for regression, batch 256.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from zoo.core import checks
+from zoo.core.module import ZooModule
+from zoo.losses.supervised import check_task, task_loss
+from zoo.models.allcnn.model import AllCNN
+
+
+@dataclasses.dataclass
+class AllCNNConfig:
+    """Configuration of :class:`AllCNNModule` (defaults: the official AgeDB regression setting).
+
+    Args:
+        task: ``"regression"`` (one output) or ``"classification"``.
+        num_classes: outputs of a classifier.
+        in_channels: image channels (1 for digits, 3 for faces).
+        image_size: side of the square input the model was trained on (inputs of another size are resized).
+        filters_percentage: width scale of the 96/192 filters.
+        regression_loss: ``"l1"`` (official for images) or ``"mse"``.
+        lr: Adam learning rate.
+        plateau_patience: ReduceLROnPlateau patience in epochs.
+        plateau_factor: ReduceLROnPlateau factor.
+    """
+
+    task: str = "regression"
+    num_classes: int = 10
+    in_channels: int = 3
+    image_size: int = 32
+    filters_percentage: float = 1.0
+    regression_loss: str = "l1"
+    lr: float = 0.01
+    plateau_patience: int = 10
+    plateau_factor: float = 0.1
+
+
+class AllCNNModule(ZooModule):
+    """An image classifier or regressor on All-CNN.
+
+    Args:
+        config: an :class:`AllCNNConfig` (or a dict of its fields).
+
+    Shape:
+        - forward: (N, in_channels, image_size, image_size) in [0, 1] -> (N, num_classes) logits or (N, 1) values.
+
+    Example:
+        >>> model = zoo.load("allcnn_mnist_regressor")
+        >>> model.predict(image)  # -> float (regression) or {"label": int, "probabilities": array}
+    """
+
+    config_class = AllCNNConfig
+
+    def __init__(self, config: AllCNNConfig | dict | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        check_task(cfg.task)
+        outputs = cfg.num_classes if cfg.task == "classification" else 1
+        self.net = AllCNN(cfg.in_channels, outputs, cfg.filters_percentage)
+
+    # -------------------------------------------------------------- training
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        x, y = batch
+        out = self.net(x)
+        loss = task_loss(self.config.task, out, y, self.config.regression_loss)
+        self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=stage == "train")
+        if self.config.task == "classification":
+            self.log(f"{stage}_accuracy", (out.argmax(1) == y).float().mean(), on_epoch=True, on_step=False)
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=self.config.plateau_factor, patience=self.config.plateau_patience)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
+
+    # ------------------------------------------------------------- inference
+    def prepare_input(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Accepts an image path, a PIL image, an (H, W) / (C, H, W) / (N, C, H, W) tensor or array (uint8, or
+        float in [0, 1]); other sizes are resized to ``image_size``."""
+        cfg = self.config
+        batched = False
+        if isinstance(x, (str, Path)):
+            x = Image.open(checks.check_path(x))
+        if isinstance(x, Image.Image):
+            x = np.asarray(x.convert("L" if cfg.in_channels == 1 else "RGB"))
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(np.ascontiguousarray(x))
+            if x.ndim == 3 and x.shape[-1] in (1, 3) and x.shape[0] not in (1, 3):
+                x = x.permute(2, 0, 1)
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"input: expected an image path, PIL image, array or tensor, received {checks.describe(x)}")
+        if x.dtype == torch.uint8:
+            x = x.float() / 255.0
+        checks.check_floating(x)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim == 4:
+            batched = True
+        elif x.ndim == 3:
+            x = x[None]
+        else:
+            raise ValueError(f"input: expected (H, W), (C, H, W) or (N, C, H, W), received {checks.describe(x)}")
+        checks.check_shape(x, ["N", str(cfg.in_channels), "H", "W"])
+        checks.check_finite(x)
+        if x.shape[-2:] != (cfg.image_size, cfg.image_size):
+            x = torch.nn.functional.interpolate(x, size=(cfg.image_size, cfg.image_size), mode="bilinear", antialias=True, align_corners=False)
+        return x, {"batched": batched}
+
+    def postprocess(self, y: torch.Tensor, context: dict[str, Any]) -> Any:
+        """Regression: a float (a (N,) array for batches). Classification: ``{"label", "probabilities"}``."""
+        y = y.float().cpu()
+        if self.config.task == "regression":
+            values = y[:, 0].numpy()
+            return values if context["batched"] else float(values[0])
+        probs = y.softmax(1).numpy()
+        labels = probs.argmax(1)
+        return {"label": labels, "probabilities": probs} if context["batched"] else {"label": int(labels[0]), "probabilities": probs[0]}
+
+    def example_input(self, batch_size: int = 1) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(0)
+        cfg = self.config
+        return torch.rand(batch_size, cfg.in_channels, cfg.image_size, cfg.image_size, generator=gen).to(self.device)
+
+    def bench_cases(self, batch_size: int, size: int) -> list:
+        """Forward eager vs compiled, and (classifiers) the Fisher-forgetting importance over 256 samples: one backward
+        pass per class (the official loop) vs one ``vmap`` over classes."""
+        from torch.utils.data import DataLoader, TensorDataset
+
+        from zoo.bench import BenchCase
+        from zoo.unlearning.importance import expected_fisher, expected_fisher_loop
+
+        cases = super().bench_cases(batch_size, size)
+        if self.config.task == "classification":
+            samples = 256
+            gen = torch.Generator().manual_seed(0)
+            x = self.example_input(samples)
+            y = torch.randint(0, self.config.num_classes, (samples,), generator=gen).to(self.device)
+            loader = DataLoader(TensorDataset(x, y), batch_size=32)
+            k = self.config.num_classes
+
+            def with_grad(fn):
+                def call():
+                    with torch.enable_grad():  # zoo bench runs under no_grad; importances need gradients
+                        return fn(self.net, loader, k)
+
+                return call
+
+            cases.append(BenchCase("Fisher importance (batches of 32)", "loop over classes", "torch.func vmap", with_grad(expected_fisher_loop), with_grad(expected_fisher), items=samples))
+        return cases
+
+    # ------------------------------------------------------------ unlearning
+    def unlearning_dataset(self):
+        """The dataset ``zoo unlearn`` splits for this model: ``(dataset, train indices, test indices)``."""
+        from zoo.data.digits import digits_dataset
+
+        cfg = self.config
+        if cfg.in_channels != 1 or cfg.image_size != 28:
+            raise ValueError(f"unlearning_dataset: the bundled digits are 1x28x28; this model expects {cfg.in_channels}x{cfg.image_size}x{cfg.image_size}")
+        return digits_dataset("value" if cfg.task == "regression" else "class")

@@ -1,0 +1,182 @@
+"""``zoo.unlearn`` and the protocol that compares methods against the retrained reference.
+
+    >>> import zoo
+    >>> model = zoo.load("allcnn_mnist_regressor")
+    >>> unlearned = zoo.unlearn(model, "blindspot", forget=forget_set, retain=retain_set)
+
+The retrained reference is computed once per (split, architecture, recipe) and cached in
+``$ZOO_CACHE/unlearning`` (default ``~/.cache/zoo/unlearning``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
+
+from zoo.unlearning.base import METHODS, hyperparameters
+from zoo.unlearning.data import UnlearningData
+from zoo.unlearning.evaluate import evaluate, forget_val_l1, relearn_steps
+from zoo.unlearning.splits import Split
+
+AIN_TOLERANCE = 0.05
+
+
+def _methods() -> dict[str, type]:
+    import zoo.unlearning.methods  # noqa: F401  (registers every method)
+
+    return METHODS
+
+
+def method_names() -> list[str]:
+    """Registered unlearning methods."""
+    return sorted(_methods())
+
+
+def build_method(name: str, net: nn.Module, task: str, **hparams: Any):
+    """The method ``name`` around ``net``; unknown methods and hyper-parameters are refused by name."""
+    methods = _methods()
+    if name not in methods:
+        raise ValueError(f"method: expected one of {sorted(methods)}, received {name!r}")
+    known = hyperparameters(methods[name])
+    unknown = sorted(set(hparams) - set(known))
+    if unknown:
+        raise ValueError(f"{name}: unknown hyper-parameters {unknown}; expected a subset of {sorted(known)}")
+    return methods[name](net, task, **hparams)
+
+
+def _as_dataset(data: Any, what: str) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        return TensorDataset(*data)
+    raise ValueError(f"{what}: expected a Dataset of (x, y) or a tuple (inputs, targets) of tensors, received {type(data).__name__}")
+
+
+def _net_and_task(model: nn.Module, task: str | None) -> tuple[nn.Module, str]:
+    from zoo.core.module import ZooModule
+
+    if isinstance(model, ZooModule):
+        model_task = getattr(model.config, "task", None)
+        if model_task is None:
+            raise ValueError(f"model: {type(model).__name__} is neither a classifier nor a regressor (its config has no task)")
+        return model.net, task or model_task
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model: expected a torch.nn.Module or a zoo model, received {type(model).__name__}")
+    if task is None:
+        raise ValueError('task: expected "classification" or "regression" for a plain nn.Module, received None')
+    return model, task
+
+
+def unlearn(model: nn.Module, method: str, forget: Any, retain: Any, task: str | None = None, **hparams: Any) -> nn.Module:
+    """Unlearn ``forget`` from a copy of ``model`` with ``method`` and return the copy (the input is untouched).
+
+    Args:
+        model: a zoo classifier / regressor or any ``nn.Module`` (then ``task`` is required).
+        method: one of :func:`method_names`.
+        forget: the samples to forget: a Dataset of ``(x, y)`` or a tuple ``(inputs, targets)``.
+        retain: the samples to keep, likewise.
+        task: ``"classification"`` or ``"regression"`` (read from a zoo model's config).
+        hparams: the method's hyper-parameters (``zoo unlearn --help-method NAME`` lists them).
+    """
+    model = copy.deepcopy(model)
+    net, task = _net_and_task(model, task)
+    data = UnlearningData(_as_dataset(forget, "forget"), _as_dataset(retain, "retain"))
+    build_method(method, net, task, **hparams).run(data)
+    if net is not model:
+        model.eval()
+    return model
+
+
+def run_method(net: nn.Module, method: str, dataset: Dataset, split: Split, task: str, **hparams: Any) -> tuple[nn.Module, float]:
+    """Run ``method`` on a copy of ``net`` for ``split``; returns the unlearned copy and the wall time in seconds."""
+    net = copy.deepcopy(net)
+    data = UnlearningData.from_split(dataset, split)
+    start = time.perf_counter()
+    build_method(method, net, task, **hparams).run(data)
+    return net.eval(), time.perf_counter() - start
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo")) / "unlearning"
+
+
+def _architecture_key(net: nn.Module) -> str:
+    shapes = [(k, tuple(v.shape)) for k, v in net.state_dict().items()]
+    return f"{type(net).__qualname__}:{shapes}"
+
+
+def retrained_reference(net: nn.Module, dataset: Dataset, split: Split, task: str, cache: Path | None = None, **hparams: Any) -> tuple[nn.Module, float]:
+    """The model retrained on the retain set, computed once per (split, architecture, hyper-parameters) and cached.
+
+    Returns:
+        The retrained network and the seconds its training took (when it was computed).
+    """
+    key = hashlib.sha256(json.dumps([split.fingerprint(), _architecture_key(net), task, sorted(hparams.items())], default=str).encode()).hexdigest()[:20]
+    folder = (cache or cache_dir()) / key
+    retrained = copy.deepcopy(net)
+    if (folder / "model.safetensors").is_file():
+        retrained.load_state_dict(load_file(str(folder / "model.safetensors")))
+        return retrained.eval(), json.loads((folder / "meta.json").read_text())["seconds"]
+    retrained, seconds = run_method(net, "retrain", dataset, split, task, **hparams)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in retrained.state_dict().items()}, str(folder / "model.safetensors"))
+    (folder / "meta.json").write_text(json.dumps({"seconds": seconds, "split": split.fingerprint(), "hparams": hparams}, default=str))
+    return retrained, seconds
+
+
+def compare_methods(
+    net: nn.Module,
+    dataset: Dataset,
+    split: Split,
+    task: str,
+    methods: dict[str, dict[str, Any]],
+    retrain: dict[str, Any],
+    cache: Path | None = None,
+    anamnesis: bool = True,
+    regression_loss: str = "l1",
+) -> tuple[dict[str, dict[str, float]], dict[str, nn.Module]]:
+    """Evaluate the original model, the retrained reference and every method on one split.
+
+    Args:
+        net: the trained network.
+        dataset: the dataset ``split`` indexes.
+        split: forget / retain / validation / test indices.
+        task: ``"classification"`` or ``"regression"``.
+        methods: display name -> ``{"method": registered name, **hyper-parameters}``.
+        retrain: the retrained reference's hyper-parameters (the original model's recipe).
+        cache: where the retrained reference is cached (default :func:`cache_dir`).
+        anamnesis: also measure the anamnesis index (regression splits with a forget cohort).
+
+    Returns:
+        Row name (``"original"``, ``"retrain"``, then the display names) -> metrics, and row name -> network.
+    """
+    retrained, retrain_seconds = retrained_reference(net, dataset, split, task, cache, **retrain)
+    reference = evaluate(retrained, dataset, split, task, regression_loss=regression_loss)
+    rows = {"original": evaluate(net, dataset, split, task, reference, regression_loss), "retrain": evaluate(retrained, dataset, split, task, reference, regression_loss)}
+    rows["retrain"]["seconds"] = retrain_seconds
+    models = {"original": net, "retrain": retrained}
+    for name, spec in methods.items():
+        spec = dict(spec)
+        unlearned, seconds = run_method(net, spec.pop("method"), dataset, split, task, **spec)
+        rows[name] = evaluate(unlearned, dataset, split, task, reference, regression_loss)
+        rows[name]["seconds"] = seconds
+        models[name] = unlearned
+    if anamnesis and task == "regression" and len(split.val_forget):
+        threshold = (1 + AIN_TOLERANCE) * forget_val_l1(net, dataset, split)
+        gold_steps = relearn_steps(retrained, dataset, split, threshold, regression_loss=regression_loss, seed=split.seed)
+        for name, model in models.items():
+            steps = gold_steps if name == "retrain" else relearn_steps(model, dataset, split, threshold, regression_loss=regression_loss, seed=split.seed)
+            rows[name]["ain"] = steps / max(gold_steps, 1)
+    for row in rows.values():
+        row.pop("_forget_predictions", None)
+    return rows, models
