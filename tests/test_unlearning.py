@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Subset, TensorDataset
 
 import zoo
 from zoo.losses.attention_transfer import attention_map
-from zoo.models.allcnn.model import AllCNN
+from zoo.models.convnets.model import AllCNN
 from zoo.unlearning import ForgetSpec, Split, UnlearningData, compare_methods, evaluate, make_split, method_names, run_method
 from zoo.unlearning.activations import default_activation_layers, record_activations
 from zoo.unlearning.api import build_method, retrained_reference
@@ -278,6 +278,7 @@ def test_compare_methods_against_cached_retrain(trained, tmp_path, monkeypatch):
     assert rows["original"]["forget_accuracy"] > 80 and rows["retrain"]["forget_accuracy"] < 5  # a whole class never seen
     assert rows["retrain"]["test_forget_accuracy"] < 5 and rows["retrain"]["test_accuracy"] > 50
     assert 0 <= rows["SSD"]["mia_efficacy"] <= 100 and rows["SSD"]["seconds"] > 0
+    assert {"mia_efficacy_entropy", "loss_mia_member_rate"} <= set(rows["SSD"])
 
     def no_training(*args, **kwargs):
         raise AssertionError("the retrained reference must come from the cache")
@@ -303,7 +304,7 @@ def test_regression_metrics_wasserstein_and_anamnesis(trained, tmp_path):
                                    {"epochs": 1, "batch_size": 64, "progress": False}, cache=tmp_path)
     assert rows["retrain"]["w_distance_to_retrain"] == 0.0 and rows["retrain"]["ain"] == 1.0
     for row in rows.values():
-        assert {"forget_l1", "retain_l1", "test_forget_l1", "test_retain_l1", "mia_member_rate", "ain"} <= set(row)
+        assert {"forget_l1", "retain_l1", "test_forget_l1", "test_retain_l1", "loss_mia_member_rate", "ain"} <= set(row)
     assert rows["GFT"]["w_distance_to_retrain"] > 0
     assert relearn_steps(net, reg_data, split, threshold=1e9) == 0
     assert relearn_steps(net, reg_data, split, threshold=-1.0, max_epochs=1) == len(DataLoader(Subset(reg_data, split.train.tolist()), 256))

@@ -130,8 +130,8 @@ _SPECS += (
     ),
 )
 
-_ALLCNN_COMMON = dict(
-    module="zoo.models.allcnn.module:AllCNNModule",
+_CONVNET_COMMON = dict(
+    module="zoo.models.convnets.module:ConvNetModule",
     pipeline_tag="image-classification",
     license="mit",
 )
@@ -151,7 +151,7 @@ _SPECS += (
         description="All-CNN (24/48 filters) regressing the digit value of real MNIST images: the testbed of `zoo unlearn` for regression, with the Blindspot paper's label-range forgetting measured in this card.",
         num_params=101737,
         usage="value = model.predict(image)  # 28x28 grey digit -> its value as a float",
-        **_ALLCNN_COMMON,
+        **_CONVNET_COMMON,
     ),
     ModelSpec(
         name="allcnn_mnist_classifier",
@@ -167,7 +167,38 @@ _SPECS += (
         description="All-CNN (24/48 filters) classifying real MNIST digits: the testbed of `zoo unlearn` for classification, with random and whole-class forgetting measured in this card.",
         num_params=102178,
         usage='out = model.predict(image)  # 28x28 grey digit -> {"label": int, "probabilities": (10,)}',
-        **_ALLCNN_COMMON,
+        **_CONVNET_COMMON,
+    ),
+)
+
+_BLINDSPOT_PAPER = dict(
+    task="regression",
+    paper="Deep Regression Unlearning (Tarun et al., ICML 2023)",
+    paper_url="https://arxiv.org/abs/2210.08196",
+    official_repo="ayu987/deep-regression-unlearning",
+    official_license="MIT",
+    tags=("machine-unlearning", "regression", "blindspot"),
+    headline_metric="test_l1",
+    usage="value = model.predict(image)  # RGB 32x32 face -> age",
+    **_CONVNET_COMMON,
+)
+
+_SPECS += (
+    ModelSpec(
+        name="allcnn_agedb_regressor",
+        config={"arch": "allcnn", "task": "regression", "in_channels": 3, "image_size": 32},
+        hub_repo="zoo-models/allcnn_agedb_regressor",
+        description="The paper's All-CNN age regressor (96/192 filters, 32x32 RGB faces); official checkpoints load with `official=True`.",
+        num_params=1618273,
+        **_BLINDSPOT_PAPER,
+    ),
+    ModelSpec(
+        name="resnet18_agedb_regressor",
+        config={"arch": "resnet18", "task": "regression", "in_channels": 3, "image_size": 32},
+        hub_repo="zoo-models/resnet18_agedb_regressor",
+        description="The paper's ResNet-18 age regressor (torchvision ResNet-18, Linear(512, 1) head); official checkpoints load with `official=True`.",
+        num_params=11177025,
+        **_BLINDSPOT_PAPER,
     ),
 )
 

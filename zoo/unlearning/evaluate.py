@@ -7,18 +7,22 @@ Classification (Unlearn-Sparse / SalUn protocol), in %:
 - ``test_accuracy``: accuracy on the test samples outside the forgotten cohort (all of them for random forgetting);
   ``test_forget_accuracy``: on the test samples of the forgotten classes;
 - ``mia_efficacy``: share of forget samples that an RBF-SVC membership attack on the confidence p_y judges
-  *non-members* (Unlearn-Sparse ``SVC_MIA_forget_efficacy["confidence"]``; higher = more forgotten).
+  *non-members* (Unlearn-Sparse ``SVC_MIA_forget_efficacy["confidence"]``; higher = more forgotten);
+  ``mia_efficacy_entropy``: the same attack on the entropy of the prediction;
+- ``loss_mia_member_rate``: share of forget samples that an RBF-SVC on the per-sample loss judges *members*
+  (balanced training and test samples; lower = more forgotten).
 Regression (Blindspot protocol), in target units and %:
 - ``forget_l1``, ``retain_l1``: mean absolute error on the forget and retain training samples;
   ``test_forget_l1``, ``test_retain_l1``: on the test samples inside and outside the forgotten label range;
-- ``mia_member_rate``: share of forget samples that an RBF-SVC attack on the per-sample loss judges *members*
+- ``loss_mia_member_rate``: share of forget samples that an RBF-SVC attack on the per-sample loss judges *members*
   (the Blindspot code's attack; lower = more forgotten);
 - ``w_distance_to_retrain``: Wasserstein distance between the model's and the retrained model's predictions on
   the forget samples (lower = nearer retrain);
 - ``ain``: anamnesis index, steps to relearn the forget cohort / the retrained model's steps (nearer 1 = better;
   near 0 = the forgotten information comes straight back).
 Both: ``seconds`` (wall time of the method) and, against the retrained reference, ``gap_<metric>`` = |m - m_retrain|
-and ``average_gap`` over the task's headline metrics (SalUn's Avg. Gap for classification).
+and ``average_gap`` over the task's headline metrics (:data:`GAP_METRICS`: SalUn's Avg. Gap for classification; the
+four L1 errors for regression, so that the average does not mix units).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from zoo.unlearning.splits import Split
 
 GAP_METRICS = {
     "classification": ("forget_accuracy", "retain_accuracy", "test_accuracy", "mia_efficacy"),
-    "regression": ("forget_l1", "retain_l1", "test_forget_l1", "test_retain_l1", "mia_member_rate"),
+    "regression": ("forget_l1", "retain_l1", "test_forget_l1", "test_retain_l1"),  # one unit: the target's
 }
 MIA_SAMPLES = 2000
 
@@ -74,21 +78,32 @@ def _sample(indices: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(indices, n, replace=False))
 
 
+def _attack_sets(split: Split, members: np.ndarray) -> dict[str, np.ndarray]:
+    """Shadow non-members (test samples, at most :data:`MIA_SAMPLES`) and as many shadow members drawn from ``members``."""
+    non_members = _sample(split.test, MIA_SAMPLES, split.seed + 1)
+    return {"members": _sample(members, len(non_members), split.seed), "non_members": non_members}
+
+
 def classification_metrics(model: nn.Module, dataset: Dataset, split: Split) -> dict[str, float]:
-    """Accuracies (%) on forget / retain / test cohorts and the confidence MIA-efficacy (%)."""
-    results, confidence = {}, {}
+    """Accuracies (%) on forget / retain / test cohorts, MIA-efficacy (%) on confidence and entropy, loss-MIA member rate (%)."""
+    results, features = {}, {}
     parts = {"forget": split.forget, "retain": split.retain, "test": split.test_retain, "test_forget": split.test_forget}
-    shadow_members = _sample(split.retain, len(split.test), split.seed)
-    for name, indices in {**parts, "shadow_members": shadow_members, "all_test": split.test}.items():
+    for name, indices in {**parts, **_attack_sets(split, split.retain)}.items():  # Unlearn-Sparse: retain members
         if len(indices) == 0:
             continue
         logits, y = outputs_and_targets(model, _subset(dataset, indices))
         probs = logits.softmax(1)
-        confidence[name] = probs.gather(1, y.long()[:, None])[:, 0].numpy()
+        features[name] = {
+            "confidence": probs.gather(1, y.long()[:, None])[:, 0].numpy(),
+            "entropy": -(probs * probs.clamp_min(1e-12).log()).sum(1).numpy(),
+            "loss": task_loss("classification", logits, y, reduction="none").numpy(),
+        }
         if name in parts:
             results[f"{name}_accuracy"] = 100.0 * float((logits.argmax(1) == y).float().mean())
-    efficacy = 1.0 - svc_attack(confidence["shadow_members"], confidence["all_test"], confidence["forget"])
-    results["mia_efficacy"] = 100.0 * efficacy
+    attack = lambda kind: svc_attack(features["members"][kind], features["non_members"][kind], features["forget"][kind])
+    results["mia_efficacy"] = 100.0 * (1.0 - attack("confidence"))
+    results["mia_efficacy_entropy"] = 100.0 * (1.0 - attack("entropy"))
+    results["loss_mia_member_rate"] = 100.0 * attack("loss")
     return results
 
 
@@ -100,10 +115,8 @@ def regression_metrics(model: nn.Module, dataset: Dataset, split: Split, regress
     """
     results, losses = {}, {}
     parts = {"forget": split.forget, "retain": split.retain, "test_retain": split.test_retain, "test_forget": split.test_forget}
-    non_members = _sample(split.test, MIA_SAMPLES, split.seed + 1)
-    members = _sample(split.train, len(non_members), split.seed)  # balanced, as the official 2,000 vs 2,000
     forget_predictions = np.empty(0)
-    for name, indices in {**parts, "members": members, "non_members": non_members}.items():
+    for name, indices in {**parts, **_attack_sets(split, split.train)}.items():  # Blindspot: any training sample
         if len(indices) == 0:
             continue
         out, y = outputs_and_targets(model, _subset(dataset, indices))
@@ -112,7 +125,7 @@ def regression_metrics(model: nn.Module, dataset: Dataset, split: Split, regress
             results[f"{name}_l1"] = float((out.reshape(-1) - y.float()).abs().mean())
         if name == "forget":
             forget_predictions = out.reshape(-1).numpy()
-    results["mia_member_rate"] = 100.0 * svc_attack(losses["members"], losses["non_members"], losses["forget"][:MIA_SAMPLES])
+    results["loss_mia_member_rate"] = 100.0 * svc_attack(losses["members"], losses["non_members"], losses["forget"][:MIA_SAMPLES])
     return results, forget_predictions
 
 

@@ -1,12 +1,16 @@
-"""All-CNN (Springenberg et al., 2015) as the Blindspot paper's official code builds it for regression and
-classification: eight Conv-BN-ReLU blocks ``conv1..conv8`` (3x3, stride 2 at conv3 and conv6, 1x1 at conv8),
-global average pooling and ``classifier.0`` (Linear). Key names follow the official ``models.py``, so its
-state_dicts load unchanged.
+"""The image classifiers / regressors of the Blindspot paper's official code (``models.py``).
+
+- All-CNN (Springenberg et al., 2015): eight Conv-BN-ReLU blocks ``conv1..conv8`` (3x3, stride 2 at conv3 and conv6,
+  1x1 at conv8), global average pooling and ``classifier.0`` (Linear). Key names are the official ones, so its
+  state_dicts load unchanged.
+- ResNet-18: torchvision's, randomly initialised, with the head replaced by ``Dropout(0.5)`` + ``Linear(512, outputs)``
+  as the official wrapper has it; the wrapper renames the keys (``convert.py`` maps them).
 """
 
 from __future__ import annotations
 
 from torch import nn
+from torchvision.models import resnet18
 
 
 def _conv_block(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> nn.Sequential:
@@ -51,3 +55,16 @@ class AllCNN(nn.Module):
         for name in self.activation_layers:
             x = getattr(self, name)(x)
         return self.classifier(self.pool(x).flatten(1))
+
+
+def resnet18_net(in_channels: int = 3, num_outputs: int = 1) -> nn.Module:
+    """torchvision ResNet-18 (random init) with ``num_outputs`` outputs and ``in_channels`` input channels.
+
+    ``activation_layers`` names the stem and the eight basic blocks, the activations the official wrapper returns.
+    """
+    net = resnet18()
+    net.fc = nn.Sequential(nn.Dropout(0.5), nn.Linear(512, num_outputs))
+    if in_channels != 3:
+        net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    net.activation_layers = ("relu",) + tuple(f"layer{i}.{j}" for i in range(1, 5) for j in range(2))
+    return net

@@ -86,3 +86,39 @@ def test_cli_unlearn_ssd_evaluate_on_shipped_classifier(tmp_path, capsys, monkey
     x = dataset.tensors[0][split.test_forget]
     acc = lambda m: float((m.net(x).argmax(1) == 0).float().mean())
     assert acc(unlearned) < acc(zoo.load(NAMES[1])) - 0.3, "SSD should forget class 0"
+
+
+def _official_resnet_keys(state):
+    """Our ResNet-18 state_dict renamed as the official wrapper names it (the inverse of the converter)."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith("conv1."):
+            key = "layer1.0." + key[6:]
+        elif key.startswith("bn1."):
+            key = "layer1.1." + key[4:]
+        elif key.startswith("fc.1."):
+            key = "final." + key[5:]
+        else:
+            layer, block, rest = key.split(".", 2)
+            key = f"basic_block{(int(layer[5:]) - 1) * 2 + int(block) + 1}.{rest}"
+        out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("name", ["allcnn_agedb_regressor", "resnet18_agedb_regressor"])
+def test_official_checkpoints_convert(name, tmp_path):
+    torch.manual_seed(0)
+    source = zoo.create(name).eval()
+    state = source.net.state_dict()
+    if name.startswith("resnet"):
+        state = _official_resnet_keys(state)
+        assert "basic_block8.conv2.weight" in state and "final.weight" in state and "layer1.1.running_var" in state
+    torch.save(state, tmp_path / "official.pt")
+    loaded = zoo.load(name, weights=tmp_path / "official.pt", official=True)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), source(x), rtol=0, atol=0)
+    bad = {k: v for k, v in state.items() if "conv2" not in k}
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="missing"):
+        zoo.load(name, weights=tmp_path / "bad.pt", official=True)

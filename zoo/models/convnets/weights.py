@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ import torch  # noqa: E402
 from lightning.pytorch.callbacks import Timer  # noqa: E402
 
 from zoo.models.lightweight_isp.weights import device_name  # noqa: E402
-from zoo.unlearning import compare_methods, make_split  # noqa: E402
+from zoo.unlearning import UnlearningData, compare_methods, make_split  # noqa: E402
+from zoo.unlearning.api import build_method  # noqa: E402
 from zoo.unlearning.evaluate import outputs_and_targets  # noqa: E402
 from zoo.unlearning.report import results_table  # noqa: E402
 
@@ -124,6 +126,9 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
                       f"{len(split.test)} test)\n\n" + results_table(rows, task))
         if task == "regression":
             _forget_histogram(models, dataset, split, out_dir / FIGURE_NAME)
+            ssd = build_method("ssd", copy.deepcopy(model.net), task)
+            ssd.run(UnlearningData.from_split(dataset, split))
+            results[forget]["SSD (α 10, λ 1)"]["dampened_share"] = ssd.dampened_share
 
     notes = _notes(spec, task, tables, results, retrain, metrics)
     record = {
@@ -152,6 +157,7 @@ def _claims(task: str, results: dict[str, dict[str, dict[str, float]]]) -> str:
     if task == "regression":
         rows = results[REGRESSION_FORGET]
         blind, ft, gauss, ret = (rows[k] for k in ("**Blindspot** (1 ep; proxy 2 ep)", "fine-tune (Adam 1e-3, 5 ep)", "Gaussian fine-tuning (1 ep)", "retrain"))
+        share = rows["SSD (α 10, λ 1)"]["dampened_share"]
         lines = [
             f"- W-distance to retrain on the forget samples: Blindspot {blind['w_distance_to_retrain']:.2f}, fine-tune "
             f"{ft['w_distance_to_retrain']:.2f}, Gaussian fine-tuning {gauss['w_distance_to_retrain']:.2f}.",
@@ -159,6 +165,11 @@ def _claims(task: str, results: dict[str, dict[str, dict[str, float]]]) -> str:
             f"{ft['test_forget_l1']:.2f}, Gaussian fine-tuning {gauss['test_forget_l1']:.2f}.",
             f"- retain-range test L1, the cost (original {rows['original']['test_retain_l1']:.2f}): Blindspot {blind['test_retain_l1']:.2f}, "
             f"fine-tune {ft['test_retain_l1']:.2f}, Gaussian fine-tuning {gauss['test_retain_l1']:.2f}.",
+            f"- membership (retrain {ret['loss_mia_member_rate']:.1f}%): Blindspot {blind['loss_mia_member_rate']:.1f}%, fine-tune "
+            f"{ft['loss_mia_member_rate']:.1f}%, Gaussian fine-tuning {gauss['loss_mia_member_rate']:.1f}%; AIN: Blindspot {blind['ain']:.2f}, "
+            f"fine-tune {ft['ain']:.2f}, Gaussian fine-tuning {gauss['ain']:.2f} (the paper reports Blindspot nearest retrain on these too).",
+            f"- SSD at the official alpha = 10 dampens {100 * share:.2f}% of this regressor's weights: no parameter is 10x more "
+            "important to the forget cohort than to the whole training set, so its row equals the original's.",
         ]
         return "\n".join(lines)
     lines = []
@@ -190,7 +201,7 @@ Reference: the same architecture retrained from scratch on the retain set only w
 (Adam {retrain['lr']}, {retrain['epochs']} epochs, batch {retrain['batch_size']}; the plateau scheduler of the recipe never
 fires in {retrain['epochs']} epochs and is left out). Every method starts from this checkpoint; times are wall-clock seconds on
 {device_name()}. Metric directions are in the headers; "near retrain" means the retrained model's value is the target.
-{"Forget-range test L1 = L1 on test digits 0-2; retain-range = on digits 3-9 (the paper's retain/forget test error). MIA member rate = share of forget samples an RBF-SVC on per-sample L1 loss judges members (trained on 1,000 training vs the 1,000 test samples, balanced as the official 2,000 vs 2,000). AIN = Adam steps (lr 0.01, batch 256, at most 10 epochs) until the forget-cohort validation L1 returns to 1.05x the original's, divided by the retrained model's steps." if task == "regression" else "MIA-efficacy = share of forget samples an RBF-SVC on the confidence p_y judges non-members (shadow members: retain samples, non-members: the test set). Test accuracy is on the classes kept; forgotten-class test acc. on the forgotten class. Avg. gap = mean |difference to retrain| over forget, retain, test accuracy and MIA-efficacy (SalUn)."}
+{"Forget-range test L1 = L1 on test digits 0-2; retain-range = on digits 3-9 (the paper's retain/forget test error). MIA member rate = share of forget samples an RBF-SVC on per-sample L1 loss judges members (trained on 1,000 training vs the 1,000 test samples, balanced as the official 2,000 vs 2,000). AIN = Adam steps (lr 0.01, batch 256, at most 10 epochs) until the forget-cohort validation L1 returns to 1.05x the original's, divided by the retrained model's steps." if task == "regression" else "MIA-efficacy = share of forget samples an RBF-SVC on the confidence p_y (or the entropy) judges non-members; loss-MIA member rate = share an RBF-SVC on the per-sample loss judges members (shadow members: 1,000 retain samples, non-members: the 1,000 test samples). Test accuracy is on the classes kept; forgotten-class test acc. on the forgotten class. Avg. gap = mean |difference to retrain| over forget, retain, test accuracy and MIA-efficacy (SalUn)."}
 
 {chr(10).join(tables)}{figure}
 

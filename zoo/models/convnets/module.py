@@ -1,4 +1,4 @@
-"""All-CNN classifier / regressor: the testbed models of the unlearning methods (``zoo unlearn``).
+"""Image classifiers / regressors (All-CNN, ResNet-18): the models the unlearning methods are measured on (``zoo unlearn``).
 
 Trained as the Blindspot paper's official code trains its original and retrained models: Adam lr 0.01,
 ReduceLROnPlateau(factor 0.1, patience 10) on the validation loss, L1 loss for regression, batch 256.
@@ -17,25 +17,27 @@ from PIL import Image
 from zoo.core import checks
 from zoo.core.module import ZooModule
 from zoo.losses.supervised import check_task, task_loss
-from zoo.models.allcnn.model import AllCNN
+from zoo.models.convnets.model import AllCNN, resnet18_net
 
 
 @dataclasses.dataclass
-class AllCNNConfig:
-    """Configuration of :class:`AllCNNModule` (defaults: the official AgeDB regression setting).
+class ConvNetConfig:
+    """Configuration of :class:`ConvNetModule` (defaults: the official AgeDB All-CNN regression setting).
 
     Args:
+        arch: ``"allcnn"`` or ``"resnet18"``.
         task: ``"regression"`` (one output) or ``"classification"``.
         num_classes: outputs of a classifier.
         in_channels: image channels (1 for digits, 3 for faces).
         image_size: side of the square input the model was trained on (inputs of another size are resized).
-        filters_percentage: width scale of the 96/192 filters.
+        filters_percentage: width scale of All-CNN's 96/192 filters.
         regression_loss: ``"l1"`` (official for images) or ``"mse"``.
         lr: Adam learning rate.
         plateau_patience: ReduceLROnPlateau patience in epochs.
         plateau_factor: ReduceLROnPlateau factor.
     """
 
+    arch: str = "allcnn"
     task: str = "regression"
     num_classes: int = 10
     in_channels: int = 3
@@ -47,11 +49,14 @@ class AllCNNConfig:
     plateau_factor: float = 0.1
 
 
-class AllCNNModule(ZooModule):
-    """An image classifier or regressor on All-CNN.
+ARCHS = ("allcnn", "resnet18")
+
+
+class ConvNetModule(ZooModule):
+    """An image classifier or regressor (All-CNN or ResNet-18).
 
     Args:
-        config: an :class:`AllCNNConfig` (or a dict of its fields).
+        config: a :class:`ConvNetConfig` (or a dict of its fields).
 
     Shape:
         - forward: (N, in_channels, image_size, image_size) in [0, 1] -> (N, num_classes) logits or (N, 1) values.
@@ -61,14 +66,19 @@ class AllCNNModule(ZooModule):
         >>> model.predict(image)  # -> float (regression) or {"label": int, "probabilities": array}
     """
 
-    config_class = AllCNNConfig
+    config_class = ConvNetConfig
 
-    def __init__(self, config: AllCNNConfig | dict | None = None) -> None:
+    def __init__(self, config: ConvNetConfig | dict | None = None) -> None:
         super().__init__(config)
         cfg = self.config
         check_task(cfg.task)
+        if cfg.arch not in ARCHS:
+            raise ValueError(f"arch: expected one of {ARCHS}, received {cfg.arch!r}")
         outputs = cfg.num_classes if cfg.task == "classification" else 1
-        self.net = AllCNN(cfg.in_channels, outputs, cfg.filters_percentage)
+        if cfg.arch == "allcnn":
+            self.net = AllCNN(cfg.in_channels, outputs, cfg.filters_percentage)
+        else:
+            self.net = resnet18_net(cfg.in_channels, outputs)
 
     # -------------------------------------------------------------- training
     def _step(self, batch, stage: str) -> torch.Tensor:
