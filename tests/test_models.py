@@ -25,18 +25,18 @@ def model(named_model):
     return named_model[1]
 
 
-def run(model, x):
-    """forward on an example input: one tensor, or a tuple of positional tensors."""
-    return model(*x) if isinstance(x, tuple) else model(x)
+def outputs(model, batch_size):
+    """forward on every example call of the model (one, or one per entry point such as a modality)."""
+    return [model(*args, **kwargs) for args, kwargs in model.example_calls(batch_size)]
 
 
 def test_create_and_forward(model):
-    x = model.example_input(batch_size=2)
     model.eval()
     with torch.no_grad():
-        y = run(model, x)
-    assert y.shape[0] == 2
-    assert torch.isfinite(y).all()
+        ys = outputs(model, 2)
+    for y in ys:
+        assert y.shape[0] == 2
+        assert torch.isfinite(y).all()
 
 
 def test_backward_reaches_every_parameter(model):
@@ -46,8 +46,7 @@ def test_backward_reaches_every_parameter(model):
         for p in model.net.parameters():
             p.copy_(0.1 * torch.randn_like(p))
     model.train()
-    y = run(model, model.example_input(batch_size=2))
-    (y.square().mean() + y.mean()).backward()
+    sum(y.square().mean() + y.mean() for y in outputs(model, 2)).backward()
     missing = [n for n, p in model.net.named_parameters() if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
     assert not missing, f"no gradient reached {missing}"
     assert any(float(p.grad.abs().sum()) > 0 for p in model.net.parameters())
@@ -69,10 +68,10 @@ def test_save_load_round_trip_bit_exact(named_model, tmp_path):
     assert not loaded.training
     for (k, a), (k2, b) in zip(model.net.state_dict().items(), loaded.net.state_dict().items()):
         assert k == k2 and torch.equal(a, b), k
-    x = model.example_input(batch_size=1)
     model.eval()
     with torch.no_grad():
-        assert torch.equal(run(model, x), run(loaded, x))
+        for a, b in zip(outputs(model, 1), outputs(loaded, 1)):
+            assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("name", ALL)

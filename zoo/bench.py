@@ -87,7 +87,7 @@ def run_bench(name: str, batch_size: int = 4, size: int = 256, repeats: int = 10
             rows.append((case, baseline, candidate))
     header = [
         f"`{name}` on {dev.type} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
-        f"batch {batch_size}, size {size}, median of {repeats}; throughput in items (images or tasks) per second",
+        f"batch {batch_size}, size {size}, median of {repeats}; throughput in items (images, tasks, tokens or samples, as the row says) per second",
         "",
         "| what | baseline | candidate | baseline items/s | candidate items/s | speed-up | baseline peak MiB | candidate peak MiB |",
         "|---|---|---|---|---|---|---|---|",

@@ -21,6 +21,17 @@ from typing import Any
 CHECKPOINTS_FILE = Path(__file__).with_name("checkpoints.json")
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
+# The shipped Meta-Transformer's modalities: data in zoo/data/modalities.py.
+META_TINY_MODALITIES = {
+    "image": {"head": "classification", "outputs": 10, "tokenizer": {"in_channels": 1, "patch_size": 2, "image_size": 8}},
+    "tabular": {"head": "regression", "outputs": 1, "tokenizer": {"columns": 10}},
+    "time_series": {"head": "forecasting", "length": 48, "horizon": 12, "channels": 1, "tokenizer": {"channels": 1}},
+    "imu": {"head": "classification", "outputs": 4, "tokenizer": {"channels": 6}},
+    "point_cloud": {"head": "classification", "outputs": 5, "tokenizer": {"groups": 32, "group_size": 16}},
+    "graph": {"head": "classification", "outputs": 4, "tokenizer": {"node_features": 1, "max_edges": 64, "eigenvectors": 8}},
+    "audio": {"head": "classification", "outputs": 5, "tokenizer": {"n_fft": 126, "hop": 64, "patch_size": 16, "stride": 8, "frames": 63}},
+}
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -199,6 +210,46 @@ _SPECS += (
         description="The paper's ResNet-18 age regressor (torchvision ResNet-18, Linear(512, 1) head); official checkpoints load with `official=True`.",
         num_params=11177025,
         **_BLINDSPOT_PAPER,
+    ),
+)
+
+_META_COMMON = dict(
+    task="multimodal",
+    paper="Meta-Transformer: A Unified Framework for Multimodal Learning (Zhang et al., 2023)",
+    paper_url="https://arxiv.org/abs/2307.10802",
+    official_repo="invictus717/MetaTransformer",
+    official_license="Apache-2.0",
+    module="zoo.models.meta_transformer.module:MetaTransformer",
+    tags=("multimodal", "frozen-encoder", "vision-transformer"),
+    pipeline_tag="feature-extraction",
+    usage='out = model.predict(points, modality="point_cloud")  # also image, tabular, time_series, imu, graph, audio',
+)
+
+_SPECS += (
+    ModelSpec(
+        name="meta_transformer_tiny",
+        config={"dim": 64, "depth": 4, "num_heads": 4, "modalities": META_TINY_MODALITIES},
+        hub_repo="zoo-models/meta_transformer_tiny",
+        headline_metric="image_accuracy",
+        description="A 4-block, width-64 encoder pretrained on real MNIST digits and frozen, shared by tokenizers and heads of seven modalities.",
+        num_params=290089,
+        **_META_COMMON,
+    ),
+    ModelSpec(
+        name="meta_transformer_b16",
+        config={"dim": 768, "depth": 12, "num_heads": 12},
+        hub_repo="zoo-models/meta_transformer_b16",
+        description="The paper's B/16 encoder (the OpenCLIP LAION-2B ViT-B/16 trunk, 85M parameters) with an image tokenizer and head; load the official encoder file with `official=True`.",
+        num_params=86566888,
+        **_META_COMMON,
+    ),
+    ModelSpec(
+        name="meta_transformer_l14",
+        config={"dim": 1024, "depth": 24, "num_heads": 16, "modalities": {"image": {"head": "classification", "outputs": 1000, "tokenizer": {"patch_size": 14}}}},
+        hub_repo="zoo-models/meta_transformer_l14",
+        description="The paper's L/14 encoder (the OpenCLIP LAION-2B ViT-L/14 trunk, 302M parameters) with an image tokenizer and head; load the official encoder file with `official=True`.",
+        num_params=304202728,
+        **_META_COMMON,
     ),
 )
 

@@ -123,6 +123,12 @@ class ZooModule(L.LightningModule):
         (used by the tests and ``tools/bench.py``)."""
         raise NotImplementedError
 
+    def example_calls(self, batch_size: int = 1) -> list[tuple[tuple, dict[str, Any]]]:
+        """``(args, kwargs)`` of forward calls that together reach every trained parameter (the tests' contract);
+        one call on :meth:`example_input` unless a model has several entry points (e.g. one per modality)."""
+        x = self.example_input(batch_size)
+        return [(x if isinstance(x, tuple) else (x,), {})]
+
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return (self.net if self.training else self.inference_net)(*inputs)
 
