@@ -294,10 +294,11 @@ def test_regression_metrics_wasserstein_and_anamnesis(trained, tmp_path):
     torch.manual_seed(0)
     net = AllCNN(1, 1, filters_percentage=0.1)
     opt = torch.optim.Adam(net.parameters(), 0.01)
-    for x, y in DataLoader(Subset(reg_data, train.tolist()), 64, shuffle=True):
-        opt.zero_grad()
-        nn.functional.l1_loss(net(x)[:, 0], y).backward()
-        opt.step()
+    for _ in range(3):
+        for x, y in DataLoader(Subset(reg_data, train.tolist()), 64, shuffle=True):
+            opt.zero_grad()
+            nn.functional.l1_loss(net(x)[:, 0], y).backward()
+            opt.step()
     net.eval()
     split = make_split(reg_data.tensors[1].numpy(), train, test, "range:0:2")
     rows, models = compare_methods(net, reg_data, split, "regression", {"GFT": {"method": "gaussian_finetune", **FAST}},

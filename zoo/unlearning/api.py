@@ -176,7 +176,7 @@ def compare_methods(
         gold_steps = relearn_steps(retrained, dataset, split, threshold, regression_loss=regression_loss, seed=split.seed)
         for name, model in models.items():
             steps = gold_steps if name == "retrain" else relearn_steps(model, dataset, split, threshold, regression_loss=regression_loss, seed=split.seed)
-            rows[name]["ain"] = steps / max(gold_steps, 1)
+            rows[name]["ain"] = steps / gold_steps if gold_steps else float("nan")  # undefined if retrain needs no relearning
     for row in rows.values():
         row.pop("_forget_predictions", None)
     return rows, models
