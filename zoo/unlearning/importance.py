@@ -5,8 +5,9 @@
   output norm).
 - :func:`expected_fisher`: Fisher forgetting's diagonal, ``sum_y mean_b(p(y|x)) * grad CE_b(y)^2`` per batch of
   32, averaged over batches (the Unlearn-Sparse ``hessian``). The straightforward formulation
-  (:func:`expected_fisher_loop`) runs one backward pass per class; :func:`expected_fisher` computes the gradients of
-  all classes in one vectorised pass with ``torch.func.vmap`` (``tools/bench.py allcnn_mnist_classifier``).
+  (:func:`expected_fisher_loop`) runs one backward pass per class; :func:`expected_fisher` shares one forward pass and
+  batches the backward passes of all classes (``is_grads_batched``, a ``vmap``); ``tools/bench.py allcnn_mnist_classifier``
+  compares them.
 
 All run the model in eval mode (batch-norm statistics frozen) and return one tensor per parameter, in
 ``model.named_parameters()`` order.
@@ -18,7 +19,6 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vmap
 from torch.utils.data import DataLoader
 
 
@@ -76,26 +76,22 @@ def expected_fisher_loop(model: nn.Module, loader: DataLoader, num_classes: int)
 
 
 def expected_fisher(model: nn.Module, loader: DataLoader, num_classes: int) -> dict[str, torch.Tensor]:
-    """Same value as :func:`expected_fisher_loop`, with the per-class gradients in one ``vmap`` over classes."""
+    """Same value as :func:`expected_fisher_loop` with one forward pass per batch and the backward passes of all
+    classes batched (``is_grads_batched``: a ``vmap`` over the gradient of ``CE(., y)`` w.r.t. the logits,
+    ``(softmax - onehot(y)) / N``)."""
     model.eval()
-    params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
-    frozen = {n: p for n, p in model.named_parameters() if not p.requires_grad}
-    buffers = dict(model.named_buffers())
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     device = next(iter(params.values())).device
     total = {n: torch.zeros_like(p) for n, p in params.items()}
-
-    def class_loss(p: dict[str, torch.Tensor], x: torch.Tensor, one_hot: torch.Tensor) -> torch.Tensor:
-        logits = functional_call(model, {**p, **frozen, **buffers}, (x,))
-        return -(logits.log_softmax(1) * one_hot).sum(1).mean()  # CE of every sample against class `one_hot`
-
-    per_class_grads = vmap(grad(class_loss), in_dims=(None, None, 0))
-    classes = torch.eye(num_classes, device=device)
+    eye = torch.eye(num_classes, device=device)
     batches = 0
     for x, _ in _batches(loader, device):
-        with torch.no_grad():
-            probs = model(x).softmax(1).mean(0)
-        grads = per_class_grads(params, x, classes)
-        for n, g in grads.items():
-            total[n] += torch.einsum("c,c...->...", probs, g.square())
+        logits = model(x)
+        probs = logits.detach().softmax(1)
+        grad_logits = (probs[None] - eye[:, None, :]) / len(x)  # (C, N, C): d CE(logits, c) / d logits
+        grads = torch.autograd.grad(logits, list(params.values()), grad_outputs=grad_logits, is_grads_batched=True)
+        weights = probs.mean(0)
+        for n, g in zip(params, grads):
+            total[n] += torch.einsum("c,c...->...", weights, g.square())
         batches += 1
     return {n: t / max(batches, 1) for n, t in total.items()}

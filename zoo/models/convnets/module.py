@@ -154,7 +154,7 @@ class ConvNetModule(ZooModule):
 
     def bench_cases(self, batch_size: int, size: int) -> list:
         """Forward eager vs compiled, and (classifiers) the Fisher-forgetting importance over 256 samples: one backward
-        pass per class (the official loop) vs one ``vmap`` over classes."""
+        pass per class (the official loop) vs one forward and the classes' backward passes batched with vmap."""
         from torch.utils.data import DataLoader, TensorDataset
 
         from zoo.bench import BenchCase
@@ -176,7 +176,7 @@ class ConvNetModule(ZooModule):
 
                 return call
 
-            cases.append(BenchCase("Fisher importance (batches of 32)", "loop over classes", "torch.func vmap", with_grad(expected_fisher_loop), with_grad(expected_fisher), items=samples))
+            cases.append(BenchCase("Fisher importance (batches of 32)", "loop over classes", "batched backward (vmap)", with_grad(expected_fisher_loop), with_grad(expected_fisher), items=samples))
         return cases
 
     # ------------------------------------------------------------ unlearning

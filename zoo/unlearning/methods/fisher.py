@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from zoo.unlearning.base import OneShotUnlearner, register
 from zoo.unlearning.data import UnlearningData
-from zoo.unlearning.importance import expected_fisher, squared_gradients
+from zoo.unlearning.importance import expected_fisher, expected_fisher_loop, squared_gradients
 
 
 def head_parameter_names(model: nn.Module) -> set[str]:
@@ -37,18 +37,20 @@ class FisherForgetting(OneShotUnlearner):
     Args:
         alpha: noise scale.
         forget_classes: classes forgotten as a whole (their head rows are zeroed), taken from the data when empty.
+        vectorized: batch the classes' backward passes (:func:`expected_fisher`); on this CPU the per-class loop is as
+            fast (``tools/bench.py allcnn_mnist_classifier``), so it is the default.
         (others: :class:`OneShotUnlearner`)
     """
 
-    def __init__(self, model: nn.Module, task: str, *, alpha: float = 1e-6, forget_classes: tuple[int, ...] = (), **kwargs) -> None:
+    def __init__(self, model: nn.Module, task: str, *, alpha: float = 1e-6, forget_classes: tuple[int, ...] = (), vectorized: bool = False, **kwargs) -> None:
         super().__init__(model, task, **kwargs)
-        self.alpha, self.forget_classes = alpha, tuple(forget_classes)
+        self.alpha, self.forget_classes, self.vectorized = alpha, tuple(forget_classes), vectorized
 
     def fisher(self, data: UnlearningData) -> dict[str, torch.Tensor]:
         loader = DataLoader(data.retain, batch_size=32)
         if self.task == "classification":
             num_classes = int(self.model(data.retain[0][0][None].to(next(self.model.parameters()).device)).shape[1])
-            return expected_fisher(self.model, loader, num_classes)
+            return (expected_fisher if self.vectorized else expected_fisher_loop)(self.model, loader, num_classes)
         return squared_gradients(self.model, loader, self.loss)
 
     @torch.no_grad()
