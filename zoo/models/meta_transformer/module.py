@@ -205,7 +205,8 @@ class MetaTransformer(ZooModule):
         return [((x,), {"modality": m}) for m, x in self.example_inputs(batch_size).items()]
 
     def prepare_input(self, x: Any, modality: str | None = None) -> tuple[Any, dict[str, Any]]:
-        """Numpy arrays become tensors; an unbatched sample gets a batch axis; text may be a string or list of strings;
+        """Numpy arrays become tensors; an unbatched sample gets a batch axis (audio: (S,) is one waveform, (N, S) a batch
+        of waveforms, (N, F, T) a batch of spectrograms); text may be a string or list of strings;
         a graph may be a networkx graph."""
         modality = modality or self.net.default_modality
         if modality not in self.config.modalities:
@@ -225,7 +226,7 @@ class MetaTransformer(ZooModule):
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"{modality}: expected a tensor or numpy array, received {checks.describe(x)}")
         checks.check_floating(x, modality)
-        batched = x.ndim != UNBATCHED_RANK[kind] and not (kind == "spectrogram" and x.ndim == 2 and x.shape[0] == self.net.tokenizers[modality].n_fft // 2 + 1)
+        batched = x.ndim != UNBATCHED_RANK[kind]  # audio: (S,) one waveform, (N, S) waveforms, (N, F, T) spectrograms
         return (x if batched else x[None]), {"modality": modality, "batched": batched}
 
     def _graph_input(self, graph: Any, modality: str):
