@@ -42,14 +42,19 @@ def trained(digits):
     dataset = TensorDataset(images, labels)
     train, test = np.arange(1400), np.arange(1400, len(labels))
     torch.manual_seed(0)
-    net = AllCNN(1, 10, filters_percentage=0.1)
+    net = _train(AllCNN(1, 10, filters_percentage=0.1), dataset, train, nn.functional.cross_entropy)
+    return net, dataset, train, test
+
+
+def _train(net, dataset, indices, loss, epochs=3):
+    """A few Adam epochs, batch 64, shuffled by the global RNG (fixtures: a trained model in seconds)."""
     opt = torch.optim.Adam(net.parameters(), 0.01)
-    for _ in range(3):
-        for x, y in DataLoader(Subset(dataset, train.tolist()), 64, shuffle=True):
+    for _ in range(epochs):
+        for x, y in DataLoader(Subset(dataset, indices.tolist()), 64, shuffle=True):
             opt.zero_grad()
-            nn.functional.cross_entropy(net(x), y).backward()
+            loss(net(x), y).backward()
             opt.step()
-    return net.eval(), dataset, train, test
+    return net.eval()
 
 
 def _regression_view(dataset):
@@ -292,14 +297,7 @@ def test_regression_metrics_wasserstein_and_anamnesis(trained, tmp_path):
     _, dataset, train, test = trained
     reg_data = _regression_view(dataset)
     torch.manual_seed(0)
-    net = AllCNN(1, 1, filters_percentage=0.1)
-    opt = torch.optim.Adam(net.parameters(), 0.01)
-    for _ in range(3):
-        for x, y in DataLoader(Subset(reg_data, train.tolist()), 64, shuffle=True):
-            opt.zero_grad()
-            nn.functional.l1_loss(net(x)[:, 0], y).backward()
-            opt.step()
-    net.eval()
+    net = _train(AllCNN(1, 1, filters_percentage=0.1), reg_data, train, lambda out, y: nn.functional.l1_loss(out[:, 0], y))
     split = make_split(reg_data.tensors[1].numpy(), train, test, "range:0:2")
     rows, models = compare_methods(net, reg_data, split, "regression", {"GFT": {"method": "gaussian_finetune", **FAST}},
                                    {"epochs": 1, "batch_size": 64, "progress": False}, cache=tmp_path)

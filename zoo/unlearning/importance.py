@@ -27,6 +27,13 @@ def _batches(loader: DataLoader, device: torch.device):
         yield batch[0].to(device), batch[1].to(device)
 
 
+def _accumulators(model: nn.Module) -> tuple[dict[str, torch.Tensor], torch.device, dict[str, torch.Tensor]]:
+    """Eval mode; the trainable parameters by name, their device, and zeroed accumulators shaped like them."""
+    model.eval()
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    return params, next(iter(params.values())).device, {n: torch.zeros_like(p) for n, p in params.items()}
+
+
 def squared_gradients(
     model: nn.Module, loader: DataLoader, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], absolute: bool = False
 ) -> dict[str, torch.Tensor]:
@@ -41,10 +48,7 @@ def squared_gradients(
     Returns:
         Parameter name -> importance, shaped like the parameter.
     """
-    model.eval()
-    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    device = next(iter(params.values())).device
-    total = {n: torch.zeros_like(p) for n, p in params.items()}
+    params, device, total = _accumulators(model)
     batches = 0
     for x, y in _batches(loader, device):
         grads = torch.autograd.grad(loss_fn(model(x), y), list(params.values()), allow_unused=True)
@@ -58,10 +62,7 @@ def squared_gradients(
 def expected_fisher_loop(model: nn.Module, loader: DataLoader, num_classes: int) -> dict[str, torch.Tensor]:
     """The reference formulation: per batch, one backward pass per class ``y`` of ``CE(model(x), y)``, squared,
     weighted by the batch-mean probability of ``y``."""
-    model.eval()
-    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    device = next(iter(params.values())).device
-    total = {n: torch.zeros_like(p) for n, p in params.items()}
+    params, device, total = _accumulators(model)
     batches = 0
     for x, _ in _batches(loader, device):
         logits = model(x)
@@ -79,10 +80,7 @@ def expected_fisher(model: nn.Module, loader: DataLoader, num_classes: int) -> d
     """Same value as :func:`expected_fisher_loop` with one forward pass per batch and the backward passes of all
     classes batched (``is_grads_batched``: a ``vmap`` over the gradient of ``CE(., y)`` w.r.t. the logits,
     ``(softmax - onehot(y)) / N``)."""
-    model.eval()
-    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    device = next(iter(params.values())).device
-    total = {n: torch.zeros_like(p) for n, p in params.items()}
+    params, device, total = _accumulators(model)
     eye = torch.eye(num_classes, device=device)
     batches = 0
     for x, _ in _batches(loader, device):
