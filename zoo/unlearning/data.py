@@ -13,7 +13,6 @@ Training-loop methods read one of four streams (``Unlearner.data_mode``):
 from __future__ import annotations
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
@@ -85,19 +84,9 @@ class UnlearningData(L.LightningDataModule):
             return self.shuffled(ConcatDataset([_Flagged(self.forget, True), _Flagged(self.retain, False)]))
         return self.shuffled(self.forget if self.mode == "forget" else self.retain)
 
-    def forget_fraction(self) -> float:
-        return len(self.forget) / (len(self.forget) + len(self.retain))
-
 
 def stack_dataset(dataset: Dataset, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """All ``(x, y)`` of a dataset as two tensors (for statistics of small datasets)."""
     xs, ys = zip(*(batch[:2] for batch in DataLoader(dataset, batch_size)))
     return torch.cat(xs), torch.cat(ys)
 
-
-def targets_of(dataset: Dataset) -> np.ndarray:
-    """The targets of a ``TensorDataset`` (fast path) or of any dataset of ``(x, y)``."""
-    tensors = getattr(dataset, "tensors", None)
-    if tensors is not None:
-        return tensors[1].numpy()
-    return stack_dataset(dataset)[1].numpy()

@@ -23,7 +23,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from lightning.pytorch.callbacks import Timer  # noqa: E402
 
 from zoo.models.lightweight_isp.weights import device_name  # noqa: E402
 from zoo.unlearning import UnlearningData, compare_methods, make_split  # noqa: E402
@@ -63,21 +62,20 @@ def _quiet(methods: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _train(spec, out_dir: Path, ckpt: str | None, overrides: list[str]):
-    from zoo.training import run_cli
+    from zoo.training import fit_recipe, run_cli
 
-    recipe = Path("recipes") / spec.name / "tiny.yaml"
-    sys.argv = sys.argv[:1]
     if ckpt:
-        cli = run_cli(["--config", str(recipe), *overrides], run=False)
+        sys.argv = sys.argv[:1]
+        cli = run_cli(["--config", f"recipes/{spec.name}/tiny.yaml", *overrides], run=False)
         checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)  # a checkpoint this recipe wrote
         cli.model.load_state_dict(checkpoint["state_dict"])
-        timer, steps = checkpoint.get("callbacks", {}).get("Timer", {}), checkpoint.get("global_step", 0)
+        seconds = float(checkpoint.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {}).get("train", 0.0))
+        steps = checkpoint.get("global_step", 0)
     else:
-        cli = run_cli(["fit", "--config", str(recipe), *overrides])
-        timer = next((cb.state_dict() for cb in cli.trainer.callbacks if isinstance(cb, Timer)), {})
+        cli, seconds = fit_recipe(spec.name, overrides)
         steps = cli.trainer.global_step
     cli.model.save_pretrained(out_dir)
-    return cli, float(timer.get("time_elapsed", {}).get("train", 0.0)), int(steps), cli.datamodule.hparams
+    return cli, seconds, int(steps), cli.datamodule.hparams
 
 
 def _forget_histogram(models: dict[str, torch.nn.Module], dataset, split, path: Path) -> None:

