@@ -42,7 +42,7 @@ def bundled_photograph(name: str) -> np.ndarray:
     raise ValueError(f"photograph: expected one of {TRAIN_PHOTOS + HELD_OUT_PHOTOS}, received {name!r}")
 
 
-def _crop_transform(size: int, augment: bool) -> A.Compose:
+def crop_transform(size: int, augment: bool) -> A.Compose:
     ops: list = [A.RandomCrop(size, size)]
     if augment:
         ops += [A.HorizontalFlip(p=0.5), A.RandomRotate90(p=0.5)]
@@ -82,7 +82,7 @@ class SyntheticRawDataset(Dataset):
         self.images = [bundled_photograph(p) for p in photos]
         self.length, self.crop, self.paired, self.noise, self.seed = length, crop, paired, noise, seed
         self.profile = camera_profiles()[profile]
-        self.transform = _crop_transform(crop, augment)
+        self.transform = crop_transform(crop, augment)
         self.partner = torch.randperm(length, generator=torch.Generator().manual_seed(seed + 7919)).tolist()
 
     def __len__(self) -> int:

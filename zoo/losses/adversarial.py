@@ -35,3 +35,38 @@ def zero_centered_gradient_penalty(inputs: torch.Tensor, logits: torch.Tensor) -
     """
     (grad,) = torch.autograd.grad(outputs=logits.sum(), inputs=inputs, create_graph=True)
     return grad.square().flatten(1).sum(1)
+
+
+def least_squares_loss(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """LSGAN (Mao et al. 2017): ``mean((D(x) - target)^2)``; target 1 for real, 0 for fake.
+
+    Args:
+        logits: discriminator outputs. Shape: (N, ...).
+        target: the label the outputs are pulled to.
+
+    Returns:
+        Scalar loss.
+    """
+    return (logits - target).square().mean()
+
+
+def interpolated_gradient_penalty(
+    disc, real: torch.Tensor, fake: torch.Tensor, center: float = 0.0, extra_real=None, extra_fake=None
+) -> torch.Tensor:
+    """``mean((||dD/dx|| - center)^2)`` at ``x = a * real + (1 - a) * fake``, one ``a ~ U(0, 1)`` per call.
+
+    With ``center=0`` this is the zero-centred penalty of UVCGAN v2 / Rawformer (real-fake mixing); ``center=1``
+    gives WGAN-GP. ``extra_real`` / ``extra_fake`` are keyword inputs of ``disc`` (e.g. queued features), mixed
+    with the same ``a``. ``disc`` returns the logits, or a tuple whose first item they are; logits are averaged
+    per sample before the gradient, as the official code does.
+
+    Returns:
+        Scalar penalty (unweighted), with the graph kept for backward.
+    """
+    alpha = torch.rand((), device=real.device, dtype=real.dtype)
+    x = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    extra = None if extra_real is None or extra_fake is None else alpha * extra_real + (1 - alpha) * extra_fake
+    out = disc(x, extra) if extra is not None else disc(x)
+    logits = out[0] if isinstance(out, tuple) else out
+    (grad,) = torch.autograd.grad(logits.flatten(1).mean(1).sum(), x, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - center).square().mean()

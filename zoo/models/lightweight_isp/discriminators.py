@@ -8,20 +8,14 @@ frozen (random-feature perceptual losses), which is what the offline tiny recipe
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import kornia
 import timm
 import torch
 import torch.nn.functional as F
 import torchvision
-from safetensors.torch import load_file
 from torch import nn
 
-VGG19_LAYER_INDEX = {
-    "relu1_2": 4, "relu2_2": 9, "relu3_1": 12, "relu3_4": 18, "relu4_4": 27, "relu5_4": 36,
-}
-"""End index (exclusive) in ``torchvision.models.vgg19().features`` of the named activation."""
+from zoo.losses.perceptual import build_frozen, vgg19_features
 
 ALEXNET_SLICE_ENDS = (2, 5, 8, 10, 12)
 """LPIPS AlexNet slices of ``torchvision.models.alexnet().features``: relu1..relu5 (64, 192, 384, 256, 256 ch)."""
@@ -29,37 +23,18 @@ ALEXNET_SLICE_ENDS = (2, 5, 8, 10, 12)
 _VGG_MEAN_255 = (123.68, 116.779, 103.939)
 
 
-def _build_frozen(factory, weights: str | None, seed: int) -> nn.Module:
-    """Build ``factory()`` under ``seed`` (without touching the global RNG), load ``weights`` if given, freeze."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        module = factory()
-    if weights:
-        if Path(weights).suffix == ".safetensors":
-            state = load_file(weights)
-        else:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        missing, _ = module.load_state_dict(state, strict=False)
-        if missing:
-            raise ValueError(f"feature network weights {weights!r}: expected all keys of the network, missing {missing[:5]}")
-    return module.eval().requires_grad_(False)
-
-
 class LumaContentFeatures(nn.Module):
     """Content features: Lab L / 100 replicated to 3 channels, MatConvNet VGG preprocessing, VGG-19 up to ``layer``.
 
     Args:
-        layer: a key of :data:`VGG19_LAYER_INDEX` (``"relu5_4"`` in the paper).
+        layer: a key of :data:`zoo.losses.perceptual.VGG19_LAYER_INDEX` (``"relu5_4"`` in the paper).
         weights: torchvision VGG-19 state_dict file (``features.*`` keys); None: seeded random init.
         seed: seed of the random init.
     """
 
     def __init__(self, layer: str = "relu5_4", weights: str | None = None, seed: int = 0) -> None:
         super().__init__()
-        if layer not in VGG19_LAYER_INDEX:
-            raise ValueError(f"content layer: expected one of {sorted(VGG19_LAYER_INDEX)}, received {layer!r}")
-        vgg = _build_frozen(lambda: torchvision.models.vgg19(weights=None), weights, seed)
-        self.features = vgg.features[: VGG19_LAYER_INDEX[layer]]
+        self.features = vgg19_features(layer, weights, seed)
         self.register_buffer("mean", torch.tensor(_VGG_MEAN_255).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
@@ -83,7 +58,7 @@ class LumaTextureFeatures(nn.Module):
 
     def __init__(self, weights: str | None = None, seed: int = 1) -> None:
         super().__init__()
-        alex = _build_frozen(lambda: torchvision.models.alexnet(weights=None), weights, seed)
+        alex = build_frozen(lambda: torchvision.models.alexnet(weights=None), weights, seed)
         starts = (0,) + ALEXNET_SLICE_ENDS[:-1]
         self.slices = nn.ModuleList(alex.features[s:e] for s, e in zip(starts, ALEXNET_SLICE_ENDS))
 
@@ -116,7 +91,7 @@ class BlurredColorFeatures(nn.Module):
 
     def __init__(self, vit: str = "vit_base_patch16_224", img_size: int = 224, weights: str | None = None, seed: int = 2) -> None:
         super().__init__()
-        self.vit = _build_frozen(
+        self.vit = build_frozen(
             lambda: timm.create_model(vit, pretrained=False, img_size=img_size, num_classes=0), weights, seed
         )
         self.img_size = img_size

@@ -1,0 +1,341 @@
+"""Rawformer: unpaired raw-to-raw translation between cameras (Perevozchikov, Mehta, Afifi, Timofte; ECCV 2024).
+
+Train the shipped checkpoint (CPU, minutes)::
+
+    zoo train recipes/rawformer/pretrain_tiny.yaml   # masked-autoencoder pre-training of the generator
+    zoo train recipes/rawformer/tiny.yaml            # CycleGAN-style translation, initialised from it
+
+Training as the official code (a UVCGAN v2 fork) has it: two generators (A -> B, B -> A), LSGAN against two
+batch-head discriminators that judge each batch next to a queue of cached past features, cycle loss
+``L1 + VGG + 0.15 (1 - SSIM)`` at weight 10, identity L1 at half of it, a zero-centred gradient penalty at
+real/fake interpolations (0.01), generator EMA, Adam 5e-5 / 1e-4 with betas (0.5, 0.99).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_file
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from zoo.core import checks
+from zoo.core.adversarial import AdversarialConfig, AdversarialModule
+from zoo.core.tiling import tiled_apply
+from zoo.losses.adversarial import interpolated_gradient_penalty, least_squares_loss
+from zoo.models.cyclegan.model import PatchGAN, ResnetGenerator, init_normal
+from zoo.models.rawformer.model import CycleGenerators, RawformerGenerator
+
+GENERATOR_FIELDS = (
+    "channels", "unet_features", "unet_act", "unet_norm", "downsample", "upsample", "unet_rezero", "demod", "style_rezero",
+    "style_bias", "token", "vit_dim", "vit_heads", "vit_blocks", "vit_ffn", "vit_embed", "vit_act", "vit_norm", "vit_rezero",
+    "n_ext", "output_act",
+)
+
+
+@dataclasses.dataclass
+class RawformerConfig(AdversarialConfig):
+    """Configuration of :class:`Rawformer` (defaults: the official ``rawformer`` preset and training script).
+
+    Args:
+        channels: image channels (3: the official loader's RGB-packed raw images).
+        image_size: training crop side; the bottleneck's position buffers are built for it (other sizes are
+            rebuilt on the fly) and it sizes the discriminators' feature queues.
+        generator: ``"rawformer"`` or ``"resnet"`` (CycleGAN's ResNet generator: the plain CycleGAN baseline).
+        unet_features .. output_act: the ``vit-rawnet`` generator (official ``modnet_*`` / ViT arguments).
+        resnet_filters, resnet_blocks: the ResNet generator.
+        disc_filters, disc_layers, disc_norm, spectral_norm: the PatchGAN body.
+        batch_head: the batch-head discriminator with feature queues (False: CycleGAN's PatchGAN logits).
+        queue_size: cached rows per queue.
+        w_cycle: cycle-consistency weight (lambda_a = lambda_b).
+        w_identity: identity weight, relative to ``w_cycle``.
+        cycle_loss: ``"pixelwise"`` (L1 + VGG + SSIM, official) or ``"l1"`` (CycleGAN).
+        w_cycle_vgg, w_cycle_ssim: the pixel-wise loss's VGG and ``1 - SSIM`` weights.
+        cycle_vgg_grad: let the VGG term train (the official code computes it under ``no_grad``).
+        vgg_weights: local torchvision VGG-19 weights; None: frozen random init.
+        gp_lambda, gp_center: gradient penalty weight and centre.
+        init_gain: std of the N(0, gain) initialisation of convs and linears.
+        pretrained: ``model.safetensors`` of a masked-autoencoder pre-trained generator, copied into both.
+        tile, tile_overlap: inference tiling (``predict``) for large images.
+    """
+
+    g_lr: float = 5e-5
+    g_betas: tuple[float, float] = (0.5, 0.99)
+    d_lr: float = 1e-4
+    d_betas: tuple[float, float] = (0.5, 0.99)
+    d_every: int = 1
+    d_grad_clip: float = 0.0
+    ema_decay: float = 0.9999
+    normalize_terms: bool = False
+    r1_gamma: float = 0.0
+    r2_gamma: float = 0.0
+    channels: int = 3
+    image_size: int = 256
+    generator: str = "rawformer"
+    unet_features: tuple[int, ...] = (24, 48, 96, 192)
+    unet_act: str | None = "leakyrelu"
+    unet_norm: str | None = None
+    downsample: str = "conv"
+    upsample: str = "upsample-conv"
+    unet_rezero: bool = False
+    demod: bool = True
+    style_rezero: bool = True
+    style_bias: bool = True
+    token: int = 4
+    vit_dim: int = 192
+    vit_heads: int = 6
+    vit_blocks: int = 12
+    vit_ffn: int = 768
+    vit_embed: int = 192
+    vit_act: str | None = "gelu"
+    vit_norm: str | None = "layer"
+    vit_rezero: bool = True
+    n_ext: int = 1
+    output_act: str | None = "sigmoid"
+    resnet_filters: int = 64
+    resnet_blocks: int = 9
+    disc_filters: int = 64
+    disc_layers: int = 3
+    disc_norm: str | None = "instance"
+    spectral_norm: bool = True
+    batch_head: bool = True
+    queue_size: int = 3
+    w_cycle: float = 10.0
+    w_identity: float = 0.5
+    cycle_loss: str = "pixelwise"
+    w_cycle_vgg: float = 1.0
+    w_cycle_ssim: float = 0.15
+    cycle_vgg_grad: bool = False
+    vgg_weights: str | None = None
+    gp_lambda: float = 0.01
+    gp_center: float = 0.0
+    init_gain: float = 0.02
+    pretrained: str | None = None
+    tile: int = 512
+    tile_overlap: int = 64
+
+
+def build_generator(cfg: RawformerConfig) -> torch.nn.Module:
+    """One generator (``vit-rawnet`` or CycleGAN's ResNet) as ``cfg`` describes, initialised N(0, init_gain)."""
+    if cfg.generator == "rawformer":
+        net = RawformerGenerator(image_size=(cfg.image_size, cfg.image_size), **{k: getattr(cfg, k) for k in GENERATOR_FIELDS})
+    elif cfg.generator == "resnet":
+        net = ResnetGenerator(cfg.channels, cfg.resnet_filters, cfg.resnet_blocks)
+    else:
+        raise ValueError(f"generator: expected 'rawformer' or 'resnet', received {cfg.generator!r}")
+    return init_normal(net, cfg.init_gain)
+
+
+class Rawformer(AdversarialModule):
+    """Camera A raw -> camera B raw (and back), both as 3-channel raw images in [0, 1].
+
+    Args:
+        config: a :class:`RawformerConfig` (or a dict of its fields).
+
+    Shape:
+        - ``forward`` input: (N, C, H, W), sides multiples of 64 for the Rawformer generator (``predict`` takes
+          any size); ``forward(x, reverse=True)`` runs B -> A.
+        - ``forward`` output: (N, C, H, W).
+
+    Example:
+        >>> import zoo
+        >>> model = zoo.load("rawformer")
+        >>> b = model.predict(a)                      # (3, H, W) tensor in [0, 1], camera A -> camera B
+        >>> a2 = model.predict(b, direction="ba")     # and back
+    """
+
+    config_class = RawformerConfig
+
+    def __init__(self, config: RawformerConfig | dict | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        if cfg.cycle_loss not in ("pixelwise", "l1"):
+            raise ValueError(f"cycle_loss: expected 'pixelwise' or 'l1', received {cfg.cycle_loss!r}")
+        self.net = CycleGenerators(build_generator(cfg), build_generator(cfg))
+        if cfg.pretrained:
+            self.load_pretrained_generator(cfg.pretrained)
+        self.setup_ema()
+        self._training_parts_built = False
+
+    @property
+    def multiple(self) -> int:
+        """Side divisor the generator needs (64 for the 4-level Rawformer, 4 for the ResNet)."""
+        return getattr(self.net.ab, "multiple", 4)
+
+    def load_pretrained_generator(self, path: str | Path) -> None:
+        """Copy a pre-trained generator (``RawformerAutoencoder``'s ``model.safetensors``) into both directions."""
+        state = load_file(str(checks.check_path(path, "pretrained generator")))
+        for gen in (self.net.ab, self.net.ba):
+            gen.load_state_dict(state, strict=True)
+
+    # ------------------------------------------------------------ input/output
+    def example_input(self, batch_size: int = 1) -> torch.Tensor:
+        side = max(64, self.multiple)
+        return torch.rand(batch_size, self.config.channels, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
+
+    def example_calls(self, batch_size: int = 1) -> list[tuple[tuple, dict[str, Any]]]:
+        x = self.example_input(batch_size)
+        return [((x,), {}), ((x,), {"reverse": True})]
+
+    def forward(self, x: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+        return (self.net if self.training else self.inference_net)(x, reverse)
+
+    def prepare_input(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Accepts an image file path (8- or 16-bit RGB PNG / TIFF: the official 3-channel raw layout), a PIL RGB
+        image, an (H, W, C) numpy array (uint8, uint16, or float in [0, 1]), or a float tensor (C, H, W) /
+        (N, C, H, W) in [0, 1]."""
+        channels = self.config.channels
+        if isinstance(x, (str, Path)):
+            from zoo.data.raw_to_raw import read_image
+
+            return read_image(checks.check_path(x, "raw image"))[None], {"kind": "pil"}
+        if isinstance(x, Image.Image):
+            if x.mode != "RGB":
+                raise ValueError(f"raw image: expected a PIL image of mode 'RGB', received mode {x.mode!r}")
+            return torch.from_numpy(np.asarray(x, dtype=np.float32) / 255.0).permute(2, 0, 1)[None], {"kind": "pil"}
+        if isinstance(x, np.ndarray):
+            if x.ndim != 3 or x.shape[-1] != channels:
+                raise ValueError(f"raw image array: expected shape (H, W, {channels}), received {checks.describe(x)}")
+            if x.dtype.kind in "iu":
+                scale = 65535.0 if x.dtype == np.uint16 else 255.0
+                x = x.astype(np.float32) / scale
+            tensor, _ = self.prepare_input(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(2, 0, 1))
+            return tensor, {"kind": "numpy"}
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"raw image: expected a tensor, numpy array, PIL image or file path, received {checks.describe(x)}")
+        if x.ndim not in (3, 4) or x.shape[-3] != channels:
+            raise ValueError(f"raw image: expected shape ({channels}, H, W) or (N, {channels}, H, W), received {checks.describe(x)}")
+        checks.check_floating(x, "raw image")
+        checks.check_not_empty(x, "raw image")
+        checks.check_finite(x, "raw image")
+        checks.check_range(x, 0.0, 1.0, "raw image (normalised by black and white level)")
+        return (x if x.ndim == 4 else x[None]).float(), {"kind": "tensor", "batched": x.ndim == 4}
+
+    @torch.no_grad()
+    def predict(self, x: Any, direction: str = "ab") -> Any:
+        """Translate user-level input from camera A to B (``direction="ab"``) or back (``"ba"``), at any size:
+        padded to a multiple of 64, and tiled with overlap beyond ``config.tile`` pixels.
+
+        Bad input raises ``ValueError`` naming what was expected and what was received.
+        """
+        if direction not in ("ab", "ba"):
+            raise ValueError(f"direction: expected 'ab' or 'ba', received {direction!r}")
+        prepared, context = self.prepare_input(x)
+        param = next(self.inference_net.parameters())
+        prepared = prepared.to(device=param.device, dtype=param.dtype)
+        was_training = self.training
+        self.eval()
+        try:
+            tile = max(self.multiple, self.config.tile // self.multiple * self.multiple)
+            y = tiled_apply(lambda t: self(t, direction == "ba"), prepared, tile, min(self.config.tile_overlap, tile // 2), self.multiple)
+        finally:
+            self.train(was_training)
+        return self.postprocess(y, context)
+
+    def postprocess(self, y: torch.Tensor, context: dict[str, Any]) -> Any:
+        """Clamp to [0, 1]; a tensor for tensor input, an (H, W, C) float array for arrays, an 8-bit PIL image otherwise."""
+        y = y.clamp(0.0, 1.0).float().cpu()
+        if context["kind"] == "pil":
+            return Image.fromarray((y[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8))
+        if context["kind"] == "numpy":
+            return y[0].permute(1, 2, 0).numpy()
+        return y if context["batched"] else y[0]
+
+    # ---------------------------------------------------------------- training
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.build_training_parts()
+
+    def build_training_parts(self) -> None:
+        """Build the two discriminators and the cycle loss (training only; not in the shipped weights)."""
+        if self._training_parts_built:
+            return
+        from zoo.losses.reconstruction import PixelWiseLoss
+        from zoo.models.rawformer.discriminator import BatchHeadDiscriminator
+
+        cfg = self.config
+        for domain in ("a", "b"):
+            if cfg.batch_head:
+                disc = BatchHeadDiscriminator(
+                    cfg.channels, cfg.image_size, cfg.disc_filters, cfg.disc_layers, cfg.disc_norm, cfg.spectral_norm, cfg.queue_size
+                )
+            else:
+                disc = PatchGAN(cfg.channels, cfg.disc_filters, cfg.disc_layers, cfg.disc_norm, logits=True, spectral_norm=cfg.spectral_norm)
+            self.discriminators[domain] = init_normal(disc, cfg.init_gain)
+        if cfg.cycle_loss == "pixelwise":
+            self.cycle_criterion = PixelWiseLoss(cfg.w_cycle_vgg, cfg.w_cycle_ssim, vgg_weights=cfg.vgg_weights, vgg_grad=cfg.cycle_vgg_grad)
+        else:
+            self.cycle_criterion = torch.nn.L1Loss()
+        self.to(self.device)
+        self._training_parts_built = True
+
+    def _judge(self, domain: str, x: torch.Tensor, kind: str, update: bool) -> torch.Tensor:
+        disc = self.discriminators[domain]
+        return disc.judge(x, kind, update) if self.config.batch_head else disc(x)
+
+    def _check_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not isinstance(batch, dict) or "a" not in batch or "b" not in batch:
+            raise ValueError(f"batch: expected a dict with images 'a' and 'b', received {checks.describe(batch)}")
+        a, b = batch["a"], batch["b"]
+        if self.config.batch_head and (a.shape[-1] != self.config.image_size or b.shape[-1] != self.config.image_size):
+            raise ValueError(
+                f"training crops: expected sides of image_size={self.config.image_size}, received {tuple(a.shape[-2:])} and "
+                f"{tuple(b.shape[-2:])}; set the model's image_size to the data's crop"
+            )
+        return a, b
+
+    def generator_step_terms(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        cfg = self.config
+        real_a, real_b = self._check_batch(batch)
+        fake_b, fake_a = self.net.ab(real_a), self.net.ba(real_b)
+        self._fakes = {"a": fake_a.detach(), "b": fake_b.detach()}
+        terms = {
+            "gan_ab": least_squares_loss(self._judge("b", fake_b, "fake", update=False), 1.0),
+            "gan_ba": least_squares_loss(self._judge("a", fake_a, "fake", update=False), 1.0),
+            "cycle_a": self.cycle_criterion(self.net.ba(fake_b), real_a),
+            "cycle_b": self.cycle_criterion(self.net.ab(fake_a), real_b),
+        }
+        weights = {"gan_ab": 1.0, "gan_ba": 1.0, "cycle_a": cfg.w_cycle, "cycle_b": cfg.w_cycle}
+        if cfg.w_identity > 0:
+            terms["idt_a"] = F.l1_loss(self.net.ba(real_a), real_a)
+            terms["idt_b"] = F.l1_loss(self.net.ab(real_b), real_b)
+            weights.update(idt_a=cfg.w_cycle * cfg.w_identity, idt_b=cfg.w_cycle * cfg.w_identity)
+        return terms, weights
+
+    def discriminator_loss(self, name: str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        real, fake = batch[name], self._fakes[name]
+        terms = {}
+        if cfg.gp_lambda > 0:
+            disc = self.discriminators[name]
+            extra = (disc.queued("real"), disc.queued("fake")) if cfg.batch_head else (None, None)
+            terms["gp"] = cfg.gp_lambda * interpolated_gradient_penalty(disc, real, fake, cfg.gp_center, *extra)
+        real_loss = least_squares_loss(self._judge(name, real, "real", update=True), 1.0)
+        fake_loss = least_squares_loss(self._judge(name, fake, "fake", update=True), 0.0)
+        terms["adv"] = 0.5 * (real_loss + fake_loss)
+        return terms
+
+    # -------------------------------------------------------------- evaluation
+    def evaluate_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """PSNR / SSIM of A -> B against camera B's paired capture, and of the identity mapping."""
+        a, b = batch["a"], batch["b"]
+        out = self(a).clamp(0.0, 1.0)
+        return {
+            "psnr": peak_signal_noise_ratio(out, b, data_range=1.0, dim=(1, 2, 3)),
+            "ssim": structural_similarity_index_measure(out, b, data_range=1.0),
+            "identity_psnr": peak_signal_noise_ratio(a, b, data_range=1.0, dim=(1, 2, 3)),
+            "identity_ssim": structural_similarity_index_measure(a, b, data_range=1.0),
+        }
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        for key, value in self.evaluate_batch(batch).items():
+            self.log(f"val/{key}", value, prog_bar=key in ("psnr", "ssim"), batch_size=batch["a"].shape[0])
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        for key, value in self.evaluate_batch(batch).items():
+            self.log(f"test/{key}", value, batch_size=batch["a"].shape[0])
