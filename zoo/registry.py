@@ -253,6 +253,42 @@ _SPECS += (
     ),
 )
 
+_RAWFORMER_COMMON = dict(
+    task="raw-to-raw",
+    paper="Rawformer: Unpaired Raw-to-Raw Translation for Learnable Camera ISPs (Perevozchikov et al., ECCV 2024)",
+    paper_url="https://arxiv.org/abs/2404.10700",
+    official_repo="gosha20777/rawformer",
+    official_license="MIT",
+    module="zoo.models.rawformer.module:Rawformer",
+    tags=("image-to-image", "raw-to-raw", "unpaired", "gan", "cyclegan", "isp"),
+    headline_metric="psnr",
+    usage='b = model.predict(a)  # camera-A raw image (3, H, W) in [0, 1], any size -> camera B; direction="ba" for B -> A',
+)
+
+RAWFORMER_TINY = {
+    "image_size": 64, "unet_features": (8, 16, 24, 48), "vit_dim": 48, "vit_heads": 2, "vit_blocks": 2, "vit_ffn": 96,
+    "vit_embed": 48, "disc_filters": 16,
+}
+
+_SPECS += (
+    ModelSpec(
+        name="rawformer",
+        config=RAWFORMER_TINY,
+        hub_repo="zoo-models/rawformer",
+        description="A small Rawformer (U-Net 8/16/24/48, 2-block ViT bottleneck; two 300k-parameter generators) translating between two simulated cameras' raw images, both directions.",
+        num_params=600466,
+        **_RAWFORMER_COMMON,
+    ),
+    ModelSpec(
+        name="rawformer_base",
+        config={"image_size": 256},
+        hub_repo="zoo-models/rawformer_base",
+        description="The paper's Rawformer (the official `rawformer` preset: U-Net 24/48/96/192, 12-block ViT bottleneck; two generators of 9,135,811 parameters); official checkpoints load with `official=True`.",
+        num_params=18271622,
+        **_RAWFORMER_COMMON,
+    ),
+)
+
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
 

@@ -51,9 +51,10 @@ def least_squares_loss(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 
 def interpolated_gradient_penalty(
-    disc, real: torch.Tensor, fake: torch.Tensor, center: float = 0.0, extra_real=None, extra_fake=None
+    disc, real: torch.Tensor, fake: torch.Tensor, alpha: float, center: float = 0.0, extra_real=None, extra_fake=None
 ) -> torch.Tensor:
-    """``mean((||dD/dx|| - center)^2)`` at ``x = a * real + (1 - a) * fake``, one ``a ~ U(0, 1)`` per call.
+    """``mean((||dD/dx|| - center)^2)`` at ``x = alpha * real + (1 - alpha) * fake`` (one ``alpha`` per batch, drawn
+    from U(0, 1) by the caller, so that a seeded draw keeps resumed training exact).
 
     With ``center=0`` this is the zero-centred penalty of UVCGAN v2 / Rawformer (real-fake mixing); ``center=1``
     gives WGAN-GP. ``extra_real`` / ``extra_fake`` are keyword inputs of ``disc`` (e.g. queued features), mixed
@@ -63,7 +64,6 @@ def interpolated_gradient_penalty(
     Returns:
         Scalar penalty (unweighted), with the graph kept for backward.
     """
-    alpha = torch.rand((), device=real.device, dtype=real.dtype)
     x = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     extra = None if extra_real is None or extra_fake is None else alpha * extra_real + (1 - alpha) * extra_fake
     out = disc(x, extra) if extra is not None else disc(x)

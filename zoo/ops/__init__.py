@@ -4,9 +4,16 @@ The tests check that the two agree in values and gradients; ``tools/bench.py`` r
 Compilation happens on first call, never at import.
 """
 
+from zoo.ops.attention import (
+    condensed_query_attention,
+    condensed_query_attention_fused,
+    condensed_query_attention_reference,
+)
 from zoo.ops.compile import lazy_compile
 from zoo.ops.color import white_balance_normalize_gamma, white_balance_normalize_gamma_fused
 from zoo.ops.em import gaussian_e_step, gaussian_e_step_fused
+from zoo.ops.modulation import demodulate, demodulate_fused
+from zoo.ops.norm import rezero_residual_layer_norm, rezero_residual_layer_norm_fused
 
 __all__ = [
     "lazy_compile",
@@ -14,4 +21,11 @@ __all__ = [
     "white_balance_normalize_gamma_fused",
     "gaussian_e_step",
     "gaussian_e_step_fused",
+    "condensed_query_attention",
+    "condensed_query_attention_fused",
+    "condensed_query_attention_reference",
+    "demodulate",
+    "demodulate_fused",
+    "rezero_residual_layer_norm",
+    "rezero_residual_layer_norm_fused",
 ]

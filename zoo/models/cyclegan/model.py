@@ -23,13 +23,19 @@ def norm_layer(name: str | None, channels: int) -> nn.Module:
     return nn.BatchNorm2d(channels) if name == "batch" else nn.Identity()
 
 
-def init_normal(module: nn.Module, gain: float = 0.02) -> nn.Module:
-    """CycleGAN's ``init_weights(net, 'normal', gain)``: conv / linear weights N(0, gain), biases 0, BatchNorm2d
-    weights N(1, gain). Other parameters keep their own initialisation."""
+def init_weights(module: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn.Module:
+    """CycleGAN's ``init_weights(net, kind, gain)``: conv / linear weights N(0, gain) (``"normal"``) or Xavier-normal
+    with ``gain`` (``"xavier"``), biases 0, BatchNorm2d weights N(1, gain). Other parameters keep their own init.
+    """
+    if kind not in ("normal", "xavier"):
+        raise ValueError(f"init: expected 'normal' or 'xavier', received {kind!r}")
     for m in module.modules():
         name = type(m).__name__
         if hasattr(m, "weight") and isinstance(m.weight, torch.Tensor) and ("Conv" in name or "Linear" in name):
-            nn.init.normal_(m.weight, 0.0, gain)
+            if kind == "normal":
+                nn.init.normal_(m.weight, 0.0, gain)
+            else:
+                nn.init.xavier_normal_(m.weight, gain=gain)
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):

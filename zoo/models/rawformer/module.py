@@ -28,7 +28,7 @@ from zoo.core import checks
 from zoo.core.adversarial import AdversarialConfig, AdversarialModule
 from zoo.core.tiling import tiled_apply
 from zoo.losses.adversarial import interpolated_gradient_penalty, least_squares_loss
-from zoo.models.cyclegan.model import PatchGAN, ResnetGenerator, init_normal
+from zoo.models.cyclegan.model import PatchGAN, ResnetGenerator, init_weights
 from zoo.models.rawformer.model import CycleGenerators, RawformerGenerator
 
 GENERATOR_FIELDS = (
@@ -59,8 +59,11 @@ class RawformerConfig(AdversarialConfig):
         cycle_vgg_grad: let the VGG term train (the official code computes it under ``no_grad``).
         vgg_weights: local torchvision VGG-19 weights; None: frozen random init.
         gp_lambda, gp_center: gradient penalty weight and centre.
-        init_gain: std of the N(0, gain) initialisation of convs and linears.
-        pretrained: ``model.safetensors`` of a masked-autoencoder pre-trained generator, copied into both.
+        init: ``"normal"`` (N(0, init_gain), the official training scripts) or ``"xavier"`` (Xavier-normal with gain
+            ``init_gain``) for convs and linears.
+        init_gain: the std, or the Xavier gain.
+        pretrained: ``model.safetensors`` of a masked-autoencoder pre-trained generator, copied into both at the
+            start of training (``fit``); inference never reads it.
         tile, tile_overlap: inference tiling (``predict``) for large images.
     """
 
@@ -114,6 +117,7 @@ class RawformerConfig(AdversarialConfig):
     vgg_weights: str | None = None
     gp_lambda: float = 0.01
     gp_center: float = 0.0
+    init: str = "normal"
     init_gain: float = 0.02
     pretrained: str | None = None
     tile: int = 512
@@ -121,14 +125,14 @@ class RawformerConfig(AdversarialConfig):
 
 
 def build_generator(cfg: RawformerConfig) -> torch.nn.Module:
-    """One generator (``vit-rawnet`` or CycleGAN's ResNet) as ``cfg`` describes, initialised N(0, init_gain)."""
+    """One generator (``vit-rawnet`` or CycleGAN's ResNet) as ``cfg`` describes, initialised as ``cfg.init`` says."""
     if cfg.generator == "rawformer":
         net = RawformerGenerator(image_size=(cfg.image_size, cfg.image_size), **{k: getattr(cfg, k) for k in GENERATOR_FIELDS})
     elif cfg.generator == "resnet":
         net = ResnetGenerator(cfg.channels, cfg.resnet_filters, cfg.resnet_blocks)
     else:
         raise ValueError(f"generator: expected 'rawformer' or 'resnet', received {cfg.generator!r}")
-    return init_normal(net, cfg.init_gain)
+    return init_weights(net, cfg.init, cfg.init_gain)
 
 
 class Rawformer(AdversarialModule):
@@ -157,8 +161,6 @@ class Rawformer(AdversarialModule):
         if cfg.cycle_loss not in ("pixelwise", "l1"):
             raise ValueError(f"cycle_loss: expected 'pixelwise' or 'l1', received {cfg.cycle_loss!r}")
         self.net = CycleGenerators(build_generator(cfg), build_generator(cfg))
-        if cfg.pretrained:
-            self.load_pretrained_generator(cfg.pretrained)
         self.setup_ema()
         self._training_parts_built = False
 
@@ -168,10 +170,13 @@ class Rawformer(AdversarialModule):
         return getattr(self.net.ab, "multiple", 4)
 
     def load_pretrained_generator(self, path: str | Path) -> None:
-        """Copy a pre-trained generator (``RawformerAutoencoder``'s ``model.safetensors``) into both directions."""
+        """Copy a pre-trained generator (``RawformerAutoencoder``'s ``model.safetensors``) into both directions
+        (and their EMA copies)."""
         state = load_file(str(checks.check_path(path, "pretrained generator")))
         for gen in (self.net.ab, self.net.ba):
             gen.load_state_dict(state, strict=True)
+        if self.net_ema is not None:
+            self.net_ema.module.load_state_dict(self.net.state_dict())
 
     # ------------------------------------------------------------ input/output
     def example_input(self, batch_size: int = 1) -> torch.Tensor:
@@ -246,9 +251,108 @@ class Rawformer(AdversarialModule):
             return y[0].permute(1, 2, 0).numpy()
         return y if context["batched"] else y[0]
 
+    def bench_cases(self, batch_size: int, size: int) -> list:
+        """A -> B generator at ``size`` px: the plain formulation vs zoo's eager and compiled; and each fused op."""
+        from zoo.bench import BenchCase
+        from zoo.models.rawformer.reference import plain_forward
+        from zoo.ops import attention, modulation, norm
+
+        gen_net = self.inference_net.ab
+        if not isinstance(gen_net, RawformerGenerator):
+            return super().bench_cases(batch_size, size)
+        side = max(self.multiple, size // self.multiple * self.multiple)
+        x = torch.rand(batch_size, self.config.channels, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
+        if not torch.allclose(plain_forward(gen_net, x), gen_net(x), atol=1e-5):
+            raise RuntimeError("bench: the plain and the zoo formulation disagree")
+        compiled = torch.compile(gen_net)
+        plain = "plain formulation (attention matrices, explicit demodulation, sequence-first MHA), eager"
+        gen = torch.Generator().manual_seed(1)
+        c = self.config.unet_features[0]
+        q, k, v = (torch.randn(batch_size, c, side, side, generator=gen).to(self.device) for _ in range(3))
+        r = torch.randn(batch_size, c, side // 2, side // 2, generator=gen).to(self.device)
+        style, weight = torch.randn(batch_size, c, generator=gen).to(self.device), torch.randn(c, c, 1, 1, generator=gen).to(self.device)
+        d = self.config.vit_dim
+        tokens, update = (torch.randn(batch_size, (side // 16) ** 2, d, generator=gen).to(self.device) for _ in range(2))
+        ln_w, ln_b, alpha = torch.ones(d, device=self.device), torch.zeros(d, device=self.device), torch.full((1,), 0.5, device=self.device)
+        return [
+            BenchCase("generator A->B", plain, "zoo, torch.compile", lambda: plain_forward(gen_net, x), lambda: compiled(x)),
+            BenchCase("generator A->B", plain, "zoo, eager", lambda: plain_forward(gen_net, x), lambda: gen_net(x)),
+            BenchCase("generator A->B", "zoo, eager", "zoo, torch.compile", lambda: gen_net(x), lambda: compiled(x)),
+            BenchCase(
+                f"condensed-query attention (op, level 0, {side} px)", "explicit matrices, eager", "two SDPA calls, compiled",
+                lambda: attention.condensed_query_attention_reference(q, k, v, r, 4, 0.2),
+                lambda: attention.condensed_query_attention_fused(q, k, v, r, 4, 0.2),
+            ),
+            BenchCase(
+                "demodulation (op)", "eager", "fused", lambda: modulation.demodulate(q, style, weight), lambda: modulation.demodulate_fused(q, style, weight),
+            ),
+            BenchCase(
+                "rezero residual + LayerNorm (op)", "eager", "fused",
+                lambda: norm.rezero_residual_layer_norm(tokens, update, alpha, ln_w, ln_b),
+                lambda: norm.rezero_residual_layer_norm_fused(tokens, update, alpha, ln_w, ln_b),
+            ),
+        ]
+
+    def card_notes(self, record: dict[str, Any] | None = None) -> str:
+        cfg = self.config
+        paper = RawformerConfig()
+        changed = [
+            f"| `{f.name}` | {getattr(paper, f.name)} | {getattr(cfg, f.name)} |"
+            for f in dataclasses.fields(cfg)
+            if f.name not in ("pretrained", "tile", "tile_overlap") and getattr(paper, f.name) != getattr(cfg, f.name)
+        ]
+        scaled = "\n".join(["| setting | paper / official code | this checkpoint |", "|---|---|---|", *changed]) if changed else "None."
+        stages = ""
+        if record and record.get("pretrain_steps"):
+            stages = (
+                f"Stage 1, masked-autoencoder pre-training (`recipes/rawformer/pretrain_tiny.yaml`): {record['pretrain_steps']} steps, "
+                f"{record['pretrain_seconds']:.0f} s. Stage 2, translation (`recipes/rawformer/tiny.yaml`): {record['train_steps']} steps, "
+                f"{record['train_seconds']:.0f} s. The CycleGAN baseline (`recipes/rawformer/cyclegan_tiny.yaml`): "
+                f"{record['baseline_seconds']:.0f} s.\n\n"
+            )
+        return f"""## Method
+{stages}As the official code (a UVCGAN v2 fork): a masked autoencoder (patches masked with probability 0.4) pre-trains one
+generator on both cameras' images and initialises both generators; then CycleGAN-style training with LSGAN against
+two discriminators (PatchGAN body, batch head judging each batch next to a queue of {cfg.queue_size} cached rows of past
+features), cycle loss `L1 + VGG + {cfg.w_cycle_ssim:g} (1 - SSIM)` at weight {cfg.w_cycle:g}, identity L1 at
+{cfg.w_identity:g} of it, a zero-centred gradient penalty ({cfg.gp_lambda:g}) at real/fake interpolations, generator EMA
+({cfg.ema_decay:g}; the shipped weights are the EMA), Adam {cfg.g_lr:g} / {cfg.d_lr:g} with betas {tuple(cfg.g_betas)}.
+
+## Settings scaled down from the paper for this checkpoint
+{scaled}
+
+## Where the official code and the paper differ (zoo follows the code)
+- The cycle loss's "MS-SSIM" term is single-scale SSIM (11x11 Gaussian window, sigma 1.5) in the official code; zoo uses
+  kornia's SSIM with the same window.
+- The official VGG term of the cycle loss runs under `torch.no_grad`, so it adds nothing to the gradient;
+  `cycle_vgg_grad=False` (default) keeps that; the tiny recipe skips computing it (`w_cycle_vgg: 0`).
+- Condensed-query attention uses a fixed temperature `1/sqrt(C)`; `rawnet_num_heads` is never used by the official forward.
+
+## Differences from the official model
+- Any input size: the official generator is locked to the resolution it was built for (its ViT position buffers);
+  zoo's rebuilds the position grid for the input's size by the official formula (identical at the built size), takes
+  sides that are multiples of 64 directly, pads other sizes (reflection) and tiles images larger than
+  `tile` = {cfg.tile} px with {cfg.tile_overlap} px overlap, blended linearly.
+- The U-Net levels are flat lists instead of the nested `inner_module` chain: `zoo.load("rawformer_base",
+  weights="path/to/run", official=True)` maps the official files (`net_gen_ab.pth`, `net_avg_gen_*.pth`,
+  `net_disc_*.pth`); the parity test reproduces the official generator's outputs to 1e-5. The authors have released
+  no weights (their README's to-do list), so no official checkpoint can be shipped or converted for you.
+- The attention is computed with two `scaled_dot_product_attention` calls instead of materialised attention matrices
+  (same values; less memory).
+
+## Data
+Two simulated cameras made with zoo's inverse ISP from photographs that scikit-image and scikit-learn bundle: the raw
+images are 3-channel (R, mean of the greens, B) at half the sensor resolution, normalised by black and white level, as the
+official loader reads its PNGs. Training pairs are unpaired; evaluation uses paired captures of held-out scenes.
+For real data, `zoo.data.raw_to_raw.UnpairedImageFolderDataModule` reads the CycleGAN layout (`trainA`, `trainB`,
+`testA`, `testB`) of the NUS multi-camera and Samsung S9 / iPhone X sets."""
+
     # ---------------------------------------------------------------- training
     def setup(self, stage: str) -> None:
         if stage == "fit":
+            # A resumed run restores its own weights after this; a fresh one starts from the pre-trained generator.
+            if self.config.pretrained and int(self.generator_steps) == 0:
+                self.load_pretrained_generator(self.config.pretrained)
             self.build_training_parts()
 
     def build_training_parts(self) -> None:
@@ -266,7 +370,7 @@ class Rawformer(AdversarialModule):
                 )
             else:
                 disc = PatchGAN(cfg.channels, cfg.disc_filters, cfg.disc_layers, cfg.disc_norm, logits=True, spectral_norm=cfg.spectral_norm)
-            self.discriminators[domain] = init_normal(disc, cfg.init_gain)
+            self.discriminators[domain] = init_weights(disc, cfg.init, cfg.init_gain)
         if cfg.cycle_loss == "pixelwise":
             self.cycle_criterion = PixelWiseLoss(cfg.w_cycle_vgg, cfg.w_cycle_ssim, vgg_weights=cfg.vgg_weights, vgg_grad=cfg.cycle_vgg_grad)
         else:
@@ -314,7 +418,10 @@ class Rawformer(AdversarialModule):
         if cfg.gp_lambda > 0:
             disc = self.discriminators[name]
             extra = (disc.queued("real"), disc.queued("fake")) if cfg.batch_head else (None, None)
-            terms["gp"] = cfg.gp_lambda * interpolated_gradient_penalty(disc, real, fake, cfg.gp_center, *extra)
+            # Drawn from the step count, not the global RNG, so a resumed run mixes exactly as an uninterrupted one.
+            step_gen = torch.Generator().manual_seed(2 * int(self.generator_steps) + (name == "b"))
+            alpha = float(torch.rand((), generator=step_gen))
+            terms["gp"] = cfg.gp_lambda * interpolated_gradient_penalty(disc, real, fake, alpha, cfg.gp_center, *extra)
         real_loss = least_squares_loss(self._judge(name, real, "real", update=True), 1.0)
         fake_loss = least_squares_loss(self._judge(name, fake, "fake", update=True), 0.0)
         terms["adv"] = 0.5 * (real_loss + fake_loss)

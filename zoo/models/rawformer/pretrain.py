@@ -93,9 +93,11 @@ class RawformerAutoencoder(ZooModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         cfg = self.config
         total = torch.zeros((), device=self.device)
+        # Masks drawn from the step count, so a resumed run masks exactly as an uninterrupted one.
+        gen = torch.Generator(device=self.device).manual_seed(self.global_step)
         for domain in ("a", "b"):
             real = batch[domain]
-            loss = self.criterion(self.net(mask_patches(real, cfg.mask_patch, cfg.mask_fraction)), real)
+            loss = self.criterion(self.net(mask_patches(real, cfg.mask_patch, cfg.mask_fraction, gen)), real)
             self.log(f"train/loss_{domain}", loss.detach(), on_step=True, on_epoch=True)
             total = total + loss
         self.log("train/loss", total.detach(), prog_bar=True, on_step=True, on_epoch=True)
@@ -103,7 +105,7 @@ class RawformerAutoencoder(ZooModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         cfg = self.config
-        gen = torch.Generator(device=batch["a"].device).manual_seed(batch_idx)
+        gen = torch.Generator(device=self.device).manual_seed(batch_idx)
         for domain in ("a", "b"):
             real = batch[domain]
             loss = torch.nn.functional.l1_loss(self.net(mask_patches(real, cfg.mask_patch, cfg.mask_fraction, gen)), real)
