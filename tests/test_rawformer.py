@@ -24,8 +24,8 @@ from zoo.models.rawformer.discriminator import BatchHeadDiscriminator, FeatureQu
 from zoo.models.rawformer.module import Rawformer, RawformerConfig, build_generator
 from zoo.models.rawformer.pretrain import RawformerAutoencoder, mask_patches
 from zoo.ops.attention import condensed_query_attention, condensed_query_attention_fused, condensed_query_attention_reference
-from zoo.ops.modulation import demodulate
-from zoo.ops.norm import rezero_residual_layer_norm
+from zoo.ops.modulation import demodulate, demodulate_fused
+from zoo.ops.norm import rezero_residual_layer_norm, rezero_residual_layer_norm_fused
 from zoo.registry import RAWFORMER_TINY
 
 SMALL = dict(RAWFORMER_TINY, vit_dim=16, vit_ffn=32, vit_embed=8, unet_features=(4, 8, 8, 16), disc_filters=8, w_cycle_vgg=0.0)
@@ -163,6 +163,22 @@ def test_fused_condensed_query_attention_matches_eager():
     g_eager = torch.autograd.grad(eager.sum(), (q, r))
     g_fused = torch.autograd.grad(fused.sum(), (q, r))
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g_eager, g_fused))
+
+
+@pytest.mark.compile
+def test_fused_demodulation_and_rezero_norm_match_eager():
+    gen = torch.Generator().manual_seed(4)
+    out, style = torch.randn(2, 3, 4, 4, generator=gen, requires_grad=True), torch.randn(2, 5, generator=gen, requires_grad=True)
+    weight = torch.randn(3, 5, 1, 1, generator=gen)
+    eager, fused = demodulate(out, style, weight), demodulate_fused(out, style, weight)
+    assert torch.allclose(eager, fused, atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(torch.autograd.grad(eager.sum(), (out, style)), torch.autograd.grad(fused.sum(), (out, style))))
+    x, u = torch.randn(2, 7, 8, generator=gen, requires_grad=True), torch.randn(2, 7, 8, generator=gen, requires_grad=True)
+    w, b, alpha = torch.randn(8, generator=gen), torch.randn(8, generator=gen), torch.tensor([0.3])
+    eager = sum(t.square().sum() for t in rezero_residual_layer_norm(x, u, alpha, w, b))
+    fused = sum(t.square().sum() for t in rezero_residual_layer_norm_fused(x, u, alpha, w, b))
+    assert torch.allclose(eager, fused, atol=1e-4)
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(torch.autograd.grad(eager, (x, u)), torch.autograd.grad(fused, (x, u))))
 
 
 def test_demodulation_and_rezero_norm_ops():

@@ -49,6 +49,7 @@ class CameraProfile:
         blue_gain: range of the white-balance blue gain.
         shot_noise: log-uniform range of the shot-noise variance factor.
         read_noise_fit: ``(slope, intercept, std)`` of log(read) vs log(shot).
+        exposure: the sensor's relative sensitivity (exposure x gain): scales the linear signal before clipping.
     """
 
     name: str
@@ -59,6 +60,7 @@ class CameraProfile:
     blue_gain: tuple[float, float]
     shot_noise: tuple[float, float]
     read_noise_fit: tuple[float, float, float]
+    exposure: float = 1.0
 
 
 @lru_cache(maxsize=1)
@@ -76,6 +78,7 @@ def camera_profiles() -> dict[str, CameraProfile]:
             blue_gain=tuple(p["blue_gain"]),
             shot_noise=tuple(p["shot_noise"]),
             read_noise_fit=tuple(p["read_noise_fit"]),
+            exposure=float(p.get("exposure", 1.0)),
         )
     return out
 
@@ -224,7 +227,7 @@ def unprocess(srgb: torch.Tensor, profile: CameraProfile, gen: torch.Generator, 
     linear = _smoothstep_inverse(linear)
     linear = linear.clamp_min(1e-8) ** 2.2
     ccm = random_ccm(profile, gen)
-    cam = torch.einsum("ij,jhw->ihw", ccm, linear)
+    cam = torch.einsum("ij,jhw->ihw", ccm, linear) * profile.exposure
     rgb_gain = 1.0 / max(0.5, 0.8 + 0.1 * float(torch.randn((), generator=gen)))
     red_gain = _uniform(gen, *profile.red_gain)
     blue_gain = _uniform(gen, *profile.blue_gain)

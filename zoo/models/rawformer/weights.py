@@ -111,8 +111,9 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
             "description": (
                 f"{EVAL_SAMPLES} crops of the photographs 'chelsea' (scikit-image) and 'flower' (scikit-learn), never seen in "
                 "training, unprocessed (Brooks et al. 2019) into the raw images of camera A ('sim_dslr_14bit') and camera B "
-                "('sim_phone_12bit'): different colour matrices, white-balance ranges, bit depths, black levels and noise, "
-                "the same scene and illuminant draw; 3-channel raw (R, mean G, B), normalised. PSNR / SSIM of the A -> B "
+                "('sim_phone_12bit'): different colour matrices, white-balance ranges, sensitivity (B records 1.6x the signal), "
+                "bit depths, black levels and noise, the same scene and illuminant draw; 3-channel raw (R, mean G, B), "
+                "normalised. PSNR / SSIM of the A -> B "
                 f"translation against camera B's capture, at {side}x{side} (keys without suffix; the model was trained on 64x64 "
                 "crops and rebuilds its position grid) and at 64x64 (`_64px`)."
             ),
