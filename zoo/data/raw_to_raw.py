@@ -94,7 +94,7 @@ class SyntheticCameraPairDataset(Dataset):
 
 
 def read_image(path: str | Path) -> torch.Tensor:
-    """An 8- or 16-bit RGB image file as a float tensor in [0, 1]. Shape: (3, H, W)."""
+    """An RGB image file, read with PIL, as a float tensor in [0, 1] (16-bit data where PIL keeps it). Shape: (3, H, W)."""
     with Image.open(path) as image:
         array = np.array(image)
     if array.ndim == 2 or array.shape[-1] not in (3, 4):

@@ -191,9 +191,9 @@ class Rawformer(AdversarialModule):
         return (self.net if self.training else self.inference_net)(x, reverse)
 
     def prepare_input(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Accepts an image file path (8- or 16-bit RGB PNG / TIFF: the official 3-channel raw layout), a PIL RGB
-        image, an (H, W, C) numpy array (uint8, uint16, or float in [0, 1]), or a float tensor (C, H, W) /
-        (N, C, H, W) in [0, 1]."""
+        """Accepts an RGB image file path (read with PIL, 8 bits per channel as the official loader reads its PNGs), a
+        PIL RGB image, an (H, W, C) numpy array (uint8, uint16 for 16-bit data, or float in [0, 1]), or a float
+        tensor (C, H, W) / (N, C, H, W) in [0, 1]."""
         channels = self.config.channels
         if isinstance(x, (str, Path)):
             from zoo.data.raw_to_raw import read_image
