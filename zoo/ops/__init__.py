@@ -7,6 +7,14 @@ Compilation happens on first call, never at import.
 from zoo.ops.compile import lazy_compile
 from zoo.ops.color import white_balance_normalize_gamma, white_balance_normalize_gamma_fused
 from zoo.ops.em import gaussian_e_step, gaussian_e_step_fused
+from zoo.ops.warp import (
+    backward_warp,
+    residual_block,
+    residual_block_fused,
+    space_to_depth,
+    warp_space_to_depth_cat,
+    warp_space_to_depth_cat_fused,
+)
 
 __all__ = [
     "lazy_compile",
@@ -14,4 +22,10 @@ __all__ = [
     "white_balance_normalize_gamma_fused",
     "gaussian_e_step",
     "gaussian_e_step_fused",
+    "backward_warp",
+    "space_to_depth",
+    "warp_space_to_depth_cat",
+    "warp_space_to_depth_cat_fused",
+    "residual_block",
+    "residual_block_fused",
 ]
