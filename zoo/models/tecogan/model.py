@@ -34,11 +34,31 @@ def cubic_kernels(scale: int, a: float = -0.75) -> torch.Tensor:
     return (m @ powers).T.contiguous().float()
 
 
-class BicubicUpsampler(nn.Module):
-    """The BD-mode bicubic x``scale`` upsampler of TecoGAN (cubic convolution, a = -0.75, no half-pixel shift).
+def phase_upsample(x: torch.Tensor, kernels: torch.Tensor, pad: tuple[int, int]) -> torch.Tensor:
+    """Separable polyphase upsampling: output row ``s*i + d`` is ``sum_k kernels[d, k] * in[i - pad[0] + k]``
+    (replicate padding), and likewise along columns.
 
-    Output row ``s*i + d`` is ``sum_k kernels[d, k] * in[i - 1 + k]`` (replicate padding), and likewise along
-    columns. This is not ``F.interpolate(mode="bicubic")``.
+    Args:
+        x: Shape: (N, C, H, W).
+        kernels: Shape: (s, taps).
+        pad: replicate padding before / after, ``pad[0] + pad[1] = taps - 1``.
+
+    Returns:
+        Shape: (N, C, s*H, s*W).
+    """
+    n, c, h, w = x.shape
+    s, taps = kernels.shape
+    k = kernels.to(x.dtype)
+    y = F.pad(x.reshape(n * c, 1, h, w), (pad[0], pad[1], pad[0], pad[1]), mode="replicate")
+    y = F.conv2d(y, k.view(s, 1, taps, 1))  # (nc, s, h, w + taps - 1): rows of each phase
+    y = y.permute(0, 2, 1, 3).reshape(n * c, 1, h * s, w + taps - 1)
+    y = F.conv2d(y, k.view(s, 1, 1, taps))  # (nc, s, s*h, w)
+    return y.permute(0, 2, 3, 1).reshape(n, c, h * s, w * s)
+
+
+class BicubicUpsampler(nn.Module):
+    """The BD-mode bicubic x``scale`` upsampler of TecoGAN (cubic convolution, a = -0.75, no half-pixel shift;
+    TF1 ``resize_bicubic`` / the official ``bicubic_four``). Not ``F.interpolate(mode="bicubic")``.
 
     Shape:
         - Input: (N, C, H, W).
@@ -51,14 +71,24 @@ class BicubicUpsampler(nn.Module):
         self.register_buffer("kernels", cubic_kernels(scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        s = self.scale
-        k = self.kernels.to(x.dtype)
-        y = F.pad(x.reshape(n * c, 1, h, w), (1, 2, 1, 2), mode="replicate")
-        y = F.conv2d(y, k.view(s, 1, 4, 1))  # (nc, s, h, w+3): rows per phase
-        y = y.permute(0, 2, 1, 3).reshape(n * c, 1, h * s, w + 3)
-        y = F.conv2d(y, k.view(s, 1, 1, 4))  # (nc, s, s*h, w)
-        return y.permute(0, 2, 3, 1).reshape(n, c, h * s, w * s)
+        return phase_upsample(x, self.kernels, (1, 2))
+
+
+class LegacyBilinearUpsampler(nn.Module):
+    """TF1 bilinear upsampling without half-pixel centres (``resize_images`` x2 in FNet, ``upscale_four`` for the
+    flow): output ``s*i + d`` is ``(1 - d/s) * in[i] + d/s * in[i + 1]``, the last row / column repeated.
+
+    Shape:
+        - Input: (N, C, H, W). Output: (N, C, s*H, s*W).
+    """
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        d = torch.arange(scale, dtype=torch.float32) / scale
+        self.register_buffer("kernels", torch.stack([1 - d, d], dim=1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return phase_upsample(x, self.kernels, (0, 1))
 
 
 class BicubicInterpolate(nn.Module):
@@ -79,6 +109,36 @@ def make_upsampler(degradation: str, scale: int) -> nn.Module:
     return BicubicUpsampler(scale) if degradation == "BD" else BicubicInterpolate(scale)
 
 
+CONVENTIONS = ("port", "tf")
+
+
+def check_conventions(conventions: str) -> str:
+    """Return ``conventions`` if it is ``"port"`` or ``"tf"``, else raise a ValueError naming both."""
+    if conventions not in CONVENTIONS:
+        raise ValueError(f"conventions: expected one of {CONVENTIONS}, received {conventions!r}")
+    return conventions
+
+
+class PortConvTranspose2d(nn.ConvTranspose2d):
+    """3x3 stride-2 transposed convolution as the port: ``padding=1, output_padding=1`` (output row ``2i + k - 1``)."""
+
+    def __init__(self, nf: int) -> None:
+        super().__init__(nf, nf, 3, 2, 1, output_padding=1)
+
+
+class TFConvTranspose2d(nn.ConvTranspose2d):
+    """3x3 stride-2 transposed convolution as TF ``conv2d_transpose(padding="SAME")``: input ``i`` spreads to output
+    rows ``2i + k`` (the transpose of a SAME stride-2 convolution, which pads 0 before and 1 after), i.e.
+    ``padding=0`` and the last row / column cropped. Same weight layout as :class:`PortConvTranspose2d`."""
+
+    def __init__(self, nf: int) -> None:
+        super().__init__(nf, nf, 3, 2, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        return super().forward(x)[..., : 2 * h, : 2 * w]
+
+
 def _conv_lrelu_pair(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(cout, cout, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)
@@ -94,16 +154,19 @@ class FNet(nn.Module):
         in_nc: channels of one frame.
         width: base width w.
         max_velocity: flow bound in LR pixels (24).
+        conventions: ``"port"`` (decoder upsampling ``F.interpolate`` bilinear, half-pixel centres) or ``"tf"``
+            (TF1 ``resize_images``, no half-pixel centres), for the official TensorFlow weights.
 
     Shape:
         - curr, prev: (N, in_nc, H, W), H and W multiples of 8.
         - Output: (N, 2, H, W); channel 0 = x (horizontal) displacement, 1 = y, from ``curr`` to ``prev``.
     """
 
-    def __init__(self, in_nc: int = 3, width: int = 32, max_velocity: float = 24.0) -> None:
+    def __init__(self, in_nc: int = 3, width: int = 32, max_velocity: float = 24.0, conventions: str = "port") -> None:
         super().__init__()
         w = width
         self.max_velocity = max_velocity
+        self.resize = LegacyBilinearUpsampler(2) if check_conventions(conventions) == "tf" else None
         self.encoder1 = nn.Sequential(*_conv_lrelu_pair(2 * in_nc, w), nn.MaxPool2d(2, 2))
         self.encoder2 = nn.Sequential(*_conv_lrelu_pair(w, 2 * w), nn.MaxPool2d(2, 2))
         self.encoder3 = nn.Sequential(*_conv_lrelu_pair(2 * w, 4 * w), nn.MaxPool2d(2, 2))
@@ -115,7 +178,8 @@ class FNet(nn.Module):
     def forward(self, curr: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         out = self.encoder3(self.encoder2(self.encoder1(torch.cat([curr, prev], dim=1))))
         for decoder in (self.decoder1, self.decoder2, self.decoder3):
-            out = F.interpolate(decoder(out), scale_factor=2, mode="bilinear", align_corners=False)
+            out = decoder(out)
+            out = self.resize(out) if self.resize is not None else F.interpolate(out, scale_factor=2, mode="bilinear", align_corners=False)
         return torch.tanh(self.flow(out)) * self.max_velocity
 
 
@@ -141,24 +205,26 @@ class SRNet(nn.Module):
         nf: feature width (64 in the paper).
         nb: residual blocks (10, or 16 for the released TecoGAN).
         scale: upscaling factor (4).
-        upsample_func: the residual upsampler (shared with :class:`FRNet`).
+        upsample_func: the residual upsampler.
         fused: residual blocks through the torch.compile'd op.
+        conventions: ``"port"`` (``ConvTranspose2d(padding=1, output_padding=1)``) or ``"tf"`` (TF ``SAME``
+            transposed convolutions, one pixel shifted: see :class:`TFConvTranspose2d`).
 
     Shape:
         - lr: (N, in_nc, H, W); warped: (N, s*s*in_nc, H, W).
         - Output: (N, in_nc, s*H, s*W).
     """
 
-    def __init__(self, in_nc: int, nf: int, nb: int, scale: int, upsample_func: nn.Module, fused: bool = False) -> None:
+    def __init__(
+        self, in_nc: int, nf: int, nb: int, scale: int, upsample_func: nn.Module, fused: bool = False, conventions: str = "port"
+    ) -> None:
         super().__init__()
         if scale != 4:
             raise ValueError(f"scale: expected 4 (two stride-2 transposed convolutions), received {scale}")
         self.conv_in = nn.Sequential(nn.Conv2d((scale * scale + 1) * in_nc, nf, 3, 1, 1), nn.ReLU(inplace=True))
         self.resblocks = nn.Sequential(*[ResidualBlock(nf, fused) for _ in range(nb)])
-        self.conv_up = nn.Sequential(
-            nn.ConvTranspose2d(nf, nf, 3, 2, 1, output_padding=1), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(nf, nf, 3, 2, 1, output_padding=1), nn.ReLU(inplace=True),
-        )
+        up = TFConvTranspose2d if check_conventions(conventions) == "tf" else PortConvTranspose2d
+        self.conv_up = nn.Sequential(up(nf), nn.ReLU(inplace=True), up(nf), nn.ReLU(inplace=True))
         self.conv_out = nn.Conv2d(nf, in_nc, 3, 1, 1)
         self.upsample_func = upsample_func
 
@@ -182,17 +248,24 @@ class FRNet(nn.Module):
         scale: 4.
         fnet_width: FNet base width (32 = the paper's).
         fused: warp chain and residual blocks through the torch.compile'd ops.
+        conventions: ``"port"`` (the PyTorch port: its weights and parity fixture) or ``"tf"`` (the official
+            TensorFlow graph: TF1 resizes in FNet, the flow upsampled by ``upscale_four`` (bilinear), TF ``SAME``
+            transposed convolutions, the BD bicubic residual). Weights convert with :mod:`zoo.models.tecogan.convert`.
     """
 
     def __init__(
-        self, in_nc: int = 3, nf: int = 64, nb: int = 10, degradation: str = "BD", scale: int = 4, fnet_width: int = 32, fused: bool = False
+        self, in_nc: int = 3, nf: int = 64, nb: int = 10, degradation: str = "BD", scale: int = 4, fnet_width: int = 32,
+        fused: bool = False, conventions: str = "port",
     ) -> None:
         super().__init__()
         self.scale = scale
         self.fused = fused
-        self.upsample_func = make_upsampler(degradation, scale)
-        self.fnet = FNet(in_nc, fnet_width)
-        self.srnet = SRNet(in_nc, nf, nb, scale, self.upsample_func, fused)
+        tf = check_conventions(conventions) == "tf"
+        self.upsample_func = make_upsampler("BD" if tf else degradation, scale)
+        self.flow_upsample = LegacyBilinearUpsampler(scale) if tf else None
+        self.fnet = FNet(in_nc, fnet_width, conventions=conventions)
+        # SRNet holds its own copy (the port stores the table twice; one shared tensor could not be saved as safetensors)
+        self.srnet = SRNet(in_nc, nf, nb, scale, make_upsampler("BD" if tf else degradation, scale), fused, conventions)
 
     def lr_flow(self, lr_curr: torch.Tensor, lr_prev: torch.Tensor) -> torch.Tensor:
         """FNet flow, reflect-padded on the bottom/right when H or W is not a multiple of 8. Shape: (N, 2, H, W)."""
@@ -202,7 +275,8 @@ class FRNet(nn.Module):
 
     def hr_flow(self, lr_flow: torch.Tensor) -> torch.Tensor:
         """``scale * upsample(lr_flow)``, the flow applied to HR frames. Shape: (N, 2, s*H, s*W)."""
-        return self.scale * self.upsample_func(lr_flow)
+        up = self.flow_upsample if self.flow_upsample is not None else self.upsample_func
+        return self.scale * up(lr_flow)
 
     def reconstruct(self, lr_curr: torch.Tensor, hr_prev: torch.Tensor, hr_flow: torch.Tensor) -> torch.Tensor:
         """SRNet on the current LR frame and the previous HR output warped by ``hr_flow``."""
