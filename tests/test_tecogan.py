@@ -66,17 +66,18 @@ def test_param_counts_match_the_paper():
     assert sum(p.numel() for p in SpatioTemporalDiscriminator(3, 128).parameters()) == 819_457
 
 
-def _to_tf(state: dict) -> dict:
-    """Write a conventions="tf" FRNet state_dict as the TF graph names and lays it out (the inverse of the mapping)."""
+def _to_tf(state: dict, semantic: bool = True) -> dict:
+    """Write a conventions="tf" FRNet state_dict as the TF graph names and lays it out (the inverse of the mapping);
+    ``semantic=False`` only renames and transposes (for weights that already follow the TF graph's conventions)."""
     out = {}
     for key, t in state.items():
         if key.endswith("kernels"):
             continue
         parts, kind = key.rsplit(".", 1)[0].split("."), "weights" if key.endswith("weight") else "biases"
         t = t.clone()
-        if key.startswith("fnet.encoder1.0.weight"):
+        if semantic and key.startswith("fnet.encoder1.0.weight"):
             t = torch.cat([t[:, 3:], t[:, :3]], 1)
-        if key.startswith("fnet.flow.2"):
+        if semantic and key.startswith("fnet.flow.2"):
             t = -t.flip(0)
         t = t.permute(2, 3, 1, 0) if t.ndim == 4 else t
         if parts[0] == "fnet":
@@ -119,10 +120,11 @@ def test_tf_flow_conventions_map_exactly():
     with torch.no_grad():
         tf_net.flow[2].weight.mul_(20.0)
     ours = FNet(3, 4, conventions="tf")
-    ours.load_state_dict(convert.convert_tf(_to_tf_fnet(tf_net)))
+    tf_variables = _to_tf({f"fnet.{k}": v for k, v in tf_net.state_dict().items()}, semantic=False)
+    ours.load_state_dict({k.removeprefix("fnet."): v for k, v in convert.convert_tf(tf_variables).items()})
     prev, curr, img = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
     with torch.no_grad():
-        flow_tf = tf_net(prev, curr)  # the raw TF graph: input order (prev, curr), output (dy, dx)
+        flow_tf = tf_net(prev, curr)  # the TF graph with its own weights: input (prev, curr), output (dy, dx)
         flow_ours = ours(curr, prev)
     n, _, h, w = img.shape
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
@@ -131,10 +133,6 @@ def test_tf_flow_conventions_map_exactly():
     tf_warped = F.grid_sample(img, grid, mode="bilinear", align_corners=True)
     assert float(flow_ours.abs().max()) > 0.5
     torch.testing.assert_close(backward_warp(img, flow_ours), tf_warped, atol=1e-5, rtol=0)
-
-
-def _to_tf_fnet(fnet: FNet) -> dict:
-    return {k: v for k, v in _to_tf({f"fnet.{k}": v for k, v in fnet.state_dict().items()}).items()}
 
 
 def test_tf_transposed_conv_is_the_transpose_of_same_conv():
@@ -259,7 +257,7 @@ def test_training_steps_and_adaptive_discriminator(threshold, d_moves, tmp_path)
     d_before = [p.detach().clone() for p in model.discriminators.parameters()]
     g_before = [p.detach().clone() for p in model.net.parameters()]
     data = VideoDataModule(["synthetic:0"], ["synthetic:1"], tempo_extent=4, lr_crop=8, batch_size=1, train_length=2, max_frames=12)
-    L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
               default_root_dir=tmp_path).fit(model, data)
     assert int(model.generator_steps) == 2
     assert any(not torch.equal(a, b) for a, b in zip(g_before, model.net.parameters()))
