@@ -274,3 +274,16 @@ def test_frvsr_stage_has_no_discriminator_and_init_weights(tmp_path):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="stage"):
         zoo.create("tecogan", stage="gan")
+
+
+def test_forward_continues_a_stream_chunk_by_chunk():
+    torch.manual_seed(0)
+    model = zoo.create("frvsr_tiny").eval()
+    clip = torch.rand(1, 5, 3, 16, 16)
+    with torch.no_grad():
+        whole = model(clip)
+        first = model(clip[:, :2])
+        rest = model(clip[:, 2:], clip[:, 1], first[:, -1])
+    torch.testing.assert_close(torch.cat([first, rest], 1), whole, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="lr_prev"):
+        model.net(clip, None, first[:, -1])

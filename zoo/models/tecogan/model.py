@@ -296,31 +296,39 @@ class FRNet(nn.Module):
         """
         return self.reconstruct(lr_curr, hr_prev, self.hr_flow(self.lr_flow(lr_curr, lr_prev)))
 
-    def forward(self, lr: torch.Tensor, return_flows: bool = False):
-        """Run the recurrence over whole clips (training and batched inference).
+    def forward(self, lr: torch.Tensor, lr_prev: torch.Tensor | None = None, hr_prev: torch.Tensor | None = None, *, return_flows: bool = False):
+        """Run the recurrence over whole clips (training and batched inference), optionally continuing a stream.
 
-        The first frame uses a zero previous HR frame (its flow is irrelevant: warping zeros gives zeros), so
-        flows are only estimated for the ``T - 1`` consecutive pairs, all at once.
+        Without ``hr_prev`` the first frame uses a zero previous HR frame (its flow is irrelevant: warping zeros gives
+        zeros), so flows are only estimated for the ``T - 1`` consecutive pairs, all at once.
 
         Args:
             lr: LR clips. Shape: (N, T, C, H, W).
+            lr_prev: with ``hr_prev``, the LR frame before ``lr[:, 0]``. Shape: (N, C, H, W).
+            hr_prev: the HR output of that frame, to continue a stream chunk by chunk. Shape: (N, C, s*H, s*W).
             return_flows: also return the LR flows and HR flows of the pairs.
 
         Returns:
-            HR clips (N, T, C, s*H, s*W); with ``return_flows``, also ``lr_flow`` (N, T-1, 2, H, W) and
-            ``hr_flow`` (N, T-1, 2, s*H, s*W), where pair i is FNet(lr_{i+1}, lr_i).
+            HR clips (N, T, C, s*H, s*W); with ``return_flows``, also ``lr_flow`` (N, P, 2, H, W) and ``hr_flow``
+            (N, P, 2, s*H, s*W) of the P consecutive pairs, pair i being FNet(frame i+1, frame i).
         """
         n, t, c, h, w = lr.shape
         s = self.scale
-        hr = self.srnet(lr[:, 0], lr.new_zeros(n, s * s * c, h, w))
-        outputs = [hr]
+        if hr_prev is None:
+            seq, hr = lr, self.srnet(lr[:, 0], lr.new_zeros(n, s * s * c, h, w))
+            outputs = [hr]
+        else:
+            if lr_prev is None:
+                raise ValueError("lr_prev: expected the LR frame before the clip when hr_prev is given, received None")
+            seq, hr, outputs = torch.cat([lr_prev[:, None], lr], dim=1), hr_prev, []
+        pairs = seq.shape[1] - 1
         lr_flow = hr_flow = lr.new_zeros(n, 0, 2, h, w)
-        if t > 1:
-            lr_flow = self.lr_flow(lr[:, 1:].reshape(-1, c, h, w), lr[:, :-1].reshape(-1, c, h, w))
-            hr_flow = self.hr_flow(lr_flow).view(n, t - 1, 2, s * h, s * w)
-            lr_flow = lr_flow.view(n, t - 1, 2, h, w)
-            for i in range(1, t):
-                hr = self.reconstruct(lr[:, i], hr, hr_flow[:, i - 1])
+        if pairs > 0:
+            lr_flow = self.lr_flow(seq[:, 1:].reshape(-1, c, h, w), seq[:, :-1].reshape(-1, c, h, w))
+            hr_flow = self.hr_flow(lr_flow).view(n, pairs, 2, s * h, s * w)
+            lr_flow = lr_flow.view(n, pairs, 2, h, w)
+            for i in range(1, seq.shape[1]):
+                hr = self.reconstruct(seq[:, i], hr, hr_flow[:, i - 1])
                 outputs.append(hr)
         out = torch.stack(outputs, dim=1)
         return (out, lr_flow, hr_flow) if return_flows else out

@@ -156,7 +156,16 @@ class TecoGAN(AdversarialModule):
 
     # ---------------------------------------------------------------- inference
     def example_input(self, batch_size: int = 1) -> torch.Tensor:
+        """Three-frame LR clips (N, 3, 3, 16, 16)."""
         return torch.rand(batch_size, 3, 3, 16, 16, generator=torch.Generator().manual_seed(0)).to(self.device)
+
+    def example_calls(self, batch_size: int = 1) -> list[tuple[tuple, dict[str, Any]]]:
+        """One frame continuing a stream (``lr``, ``lr_prev``, ``hr_prev``): it reaches SRNet and, through the warp,
+        FNet, without the frame-to-frame growth that large random test weights give a longer recurrence at 16 blocks."""
+        g = torch.Generator().manual_seed(0)
+        lr, lr_prev = (torch.rand(batch_size, 3, 16, 16, generator=g).to(self.device) for _ in range(2))
+        hr_prev = torch.rand(batch_size, 3, 16 * self.config.scale, 16 * self.config.scale, generator=g).to(self.device)
+        return [((lr[:, None], lr_prev, hr_prev), {})]
 
     def _frames(self, x: Any) -> tuple[Iterable[torch.Tensor], dict[str, Any]]:
         """User input -> an iterable of LR frames (1, 3, h, w) in [0, 1] and an output context."""
