@@ -261,7 +261,7 @@ _TECOGAN_COMMON = dict(
     official_license="Apache-2.0",
     module="zoo.models.tecogan.module:TecoGAN",
     tags=("video-super-resolution", "gan", "temporal-coherence", "frame-recurrent"),
-    headline_metric="lpips",
+    headline_metric="psnr",
     pipeline_tag="image-to-image",
     usage='model.predict_to_file("clip.mp4", "out.mp4")  # 4x, streamed frame by frame; predict(frames) -> uint8 (T, 4H, 4W, 3)',
 )
