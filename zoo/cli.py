@@ -3,7 +3,7 @@
     zoo list [PATTERN]                 models, as a table
     zoo info NAME                      spec, checkpoint record and config as JSON
     zoo demo [-m NAME] [-o OUT.png]    shipped ISP on the bundled RAW sample -> before/after PNG
-    zoo predict NAME INPUT -o OUT      run a model on a file
+    zoo predict NAME INPUT -o OUT      run a model on a file (video models: a video in, a video out)
     zoo train RECIPE.yaml [ARGS...]    LightningCLI ``fit`` with the recipe (extra args override it)
     zoo card NAME                      the model card as it stands on the Hub
     zoo bench NAME                     eager vs torch.compile (and vs the reference formulation)
@@ -51,6 +51,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import zoo
 
     model = zoo.load(args.name, weights=args.weights, device=args.device)
+    if hasattr(model, "predict_to_file"):  # video models stream input to output (e.g. clip.mp4 -> out.mp4)
+        model.predict_to_file(args.input, args.output)
+        print(f"wrote {args.output}")
+        return 0
     result = model.predict(args.input)
     if hasattr(result, "save"):
         result.save(args.output)

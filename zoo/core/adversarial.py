@@ -95,6 +95,11 @@ class AdversarialModule(ZooModule):
         """Whether the discriminators train at this step (subclasses may hold them back, e.g. while pretraining)."""
         return True
 
+    def discriminator_should_step(self, name: str, terms: dict[str, torch.Tensor]) -> bool:
+        """Whether discriminator ``name`` takes its optimiser step on ``terms`` (computed and logged either way);
+        subclasses may skip steps adaptively (TecoGAN updates D only while it is not too strong)."""
+        return True
+
     # ------------------------------------------------------------------- loop
     def configure_optimizers(self):
         cfg = self.config
@@ -136,11 +141,12 @@ class AdversarialModule(ZooModule):
                 disc.requires_grad_(True)
                 d_terms = self.discriminator_loss(name, batch)
                 d_total = sum(d_terms.values())
-                opt_ds[name].zero_grad(set_to_none=True)
-                self.manual_backward(d_total)
-                if self.config.d_grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(disc.parameters(), self.config.d_grad_clip)
-                opt_ds[name].step()
+                if self.discriminator_should_step(name, d_terms):
+                    opt_ds[name].zero_grad(set_to_none=True)
+                    self.manual_backward(d_total)
+                    if self.config.d_grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(disc.parameters(), self.config.d_grad_clip)
+                    opt_ds[name].step()
                 for term_name, value in d_terms.items():
                     self.log(f"d/{name}/{term_name}", value.detach(), on_step=True, on_epoch=True, sync_dist=True)
         self.generator_steps += 1

@@ -14,6 +14,14 @@ from zoo.ops.color import white_balance_normalize_gamma, white_balance_normalize
 from zoo.ops.em import gaussian_e_step, gaussian_e_step_fused
 from zoo.ops.modulation import demodulate, demodulate_fused
 from zoo.ops.norm import rezero_residual_layer_norm, rezero_residual_layer_norm_fused
+from zoo.ops.warp import (
+    backward_warp,
+    residual_block,
+    residual_block_fused,
+    space_to_depth,
+    warp_space_to_depth_cat,
+    warp_space_to_depth_cat_fused,
+)
 
 __all__ = [
     "lazy_compile",
@@ -28,4 +36,10 @@ __all__ = [
     "demodulate_fused",
     "rezero_residual_layer_norm",
     "rezero_residual_layer_norm_fused",
+    "backward_warp",
+    "space_to_depth",
+    "warp_space_to_depth_cat",
+    "warp_space_to_depth_cat_fused",
+    "residual_block",
+    "residual_block_fused",
 ]
