@@ -214,7 +214,10 @@ def load_official(model, path: str | Path) -> None:
         for domain in ("a", "b"):
             disc_file = path / f"net_disc_{domain}.pth"
             if disc_file.exists() and domain in model.discriminators:
-                model.discriminators[domain].load_state_dict(convert_discriminator(read_official(disc_file)), strict=False)
+                missing, unexpected = model.discriminators[domain].load_state_dict(convert_discriminator(read_official(disc_file)), strict=False)
+                missing = [k for k in missing if not k.startswith("queues.")]  # the official queues are not saved
+                if missing or unexpected:
+                    raise ValueError(f"official discriminator {disc_file.name}: missing {missing[:4]}, unexpected {unexpected[:4]}")
         return
     direction = "ba" if "gen_ba" in path.name else "ab"
     for net in (model.net, ema):
