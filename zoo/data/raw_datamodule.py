@@ -160,7 +160,7 @@ class RawRGBFolderDataset(Dataset):
         return item
 
 
-class _RawRGBDataModule(L.LightningDataModule):
+class TrainEvalDataModule(L.LightningDataModule):
     """Shared loaders: ``setup`` builds ``train_set`` and ``eval_set``; training order is seeded per epoch."""
 
     train_set: Dataset
@@ -176,7 +176,7 @@ class _RawRGBDataModule(L.LightningDataModule):
     test_dataloader = val_dataloader
 
 
-class SyntheticRawDataModule(_RawRGBDataModule):
+class SyntheticRawDataModule(TrainEvalDataModule):
     """Unprocessed bundled photographs: training crops from five photographs, validation and test from two others.
 
     Args:
@@ -213,7 +213,7 @@ class SyntheticRawDataModule(_RawRGBDataModule):
 
 
 
-class RawRGBFolderDataModule(_RawRGBDataModule):
+class RawRGBFolderDataModule(TrainEvalDataModule):
     """Real RAW/RGB folders in the Zurich RAW-to-RGB / Fujifilm UltraISP layout.
 
     ``root/train/<raw_subdir>``, ``root/train/<rgb_subdir>``, and the same under ``root/test`` for evaluation.

@@ -14,15 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import albumentations as A
-import lightning as L
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from zoo.data.raw import camera_profiles, unprocess
-from zoo.data.raw_datamodule import HELD_OUT_PHOTOS, TRAIN_PHOTOS, bundled_photograph, crop_transform
-from zoo.data.samplers import SeededShuffleSampler
+from zoo.data.raw_datamodule import HELD_OUT_PHOTOS, TRAIN_PHOTOS, TrainEvalDataModule, bundled_photograph, crop_transform
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -152,23 +150,7 @@ class UnpairedImageFolderDataset(Dataset):
         return {"a": self._load(self.files[0][index], seed), "b": self._load(files_b[partner], seed if self.paired else seed + 1)}
 
 
-class _TwoDomainDataModule(L.LightningDataModule):
-    """Shared loaders: ``setup`` builds ``train_set`` and ``eval_set``; training order is seeded per epoch."""
-
-    train_set: Dataset
-    eval_set: Dataset
-
-    def train_dataloader(self) -> DataLoader:
-        sampler = SeededShuffleSampler(len(self.train_set), self.hparams.seed)
-        return DataLoader(self.train_set, self.hparams.batch_size, sampler=sampler, num_workers=self.hparams.num_workers, drop_last=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.eval_set, self.hparams.batch_size, num_workers=self.hparams.num_workers)
-
-    test_dataloader = val_dataloader
-
-
-class SyntheticCameraPairDataModule(_TwoDomainDataModule):
+class SyntheticCameraPairDataModule(TrainEvalDataModule):
     """Two simulated cameras: unpaired training crops of five bundled photographs; paired validation / test crops of
     two held-out photographs.
 
@@ -197,7 +179,7 @@ class SyntheticCameraPairDataModule(_TwoDomainDataModule):
         self.eval_set = SyntheticCameraPairDataset(HELD_OUT_PHOTOS, h.eval_length, paired=True, augment=False, seed=h.seed + 1, **common)
 
 
-class UnpairedImageFolderDataModule(_TwoDomainDataModule):
+class UnpairedImageFolderDataModule(TrainEvalDataModule):
     """Real two-domain data in the CycleGAN layout (``trainA``, ``trainB``, ``testA``, ``testB``).
 
     Args:

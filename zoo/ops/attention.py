@@ -58,6 +58,15 @@ def _check(q: torch.Tensor, q_reduced: torch.Tensor, token: int) -> None:
         )
 
 
+def _tokens(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_reduced: torch.Tensor, token: int) -> tuple[torch.Tensor, ...]:
+    """The four token sequences, queries and keys L2-normalised (sides checked)."""
+    _check(q, q_reduced, token)
+    return tuple(
+        F.normalize(image_to_tokens(t, token), dim=-1) if unit else image_to_tokens(t, token)
+        for t, unit in ((q, True), (k, True), (v, False), (q_reduced, True))
+    )
+
+
 def condensed_query_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_reduced: torch.Tensor, token: int, temperature: float
 ) -> torch.Tensor:
@@ -74,15 +83,10 @@ def condensed_query_attention(
     Returns:
         Shape: (N, C, H, W).
     """
-    _check(q, q_reduced, token)
-    n, c, h, w = q.shape
-    qt = F.normalize(image_to_tokens(q, token), dim=-1)
-    kt = F.normalize(image_to_tokens(k, token), dim=-1)
-    vt = image_to_tokens(v, token)
-    rt = F.normalize(image_to_tokens(q_reduced, token), dim=-1)
+    qt, kt, vt, rt = _tokens(q, k, v, q_reduced, token)
     condensed = F.scaled_dot_product_attention(rt, kt, vt, scale=temperature)
     out = F.scaled_dot_product_attention(qt, rt, condensed, scale=temperature)
-    return tokens_to_image(out, c, h, w, token)
+    return tokens_to_image(out, *q.shape[1:], token)
 
 
 def condensed_query_attention_reference(
@@ -92,15 +96,10 @@ def condensed_query_attention_reference(
 
     Same arguments, result and shapes as :func:`condensed_query_attention`.
     """
-    _check(q, q_reduced, token)
-    n, c, h, w = q.shape
-    qt = F.normalize(image_to_tokens(q, token), dim=-1)
-    kt = F.normalize(image_to_tokens(k, token), dim=-1)
-    vt = image_to_tokens(v, token)
-    rt = F.normalize(image_to_tokens(q_reduced, token), dim=-1)
+    qt, kt, vt, rt = _tokens(q, k, v, q_reduced, token)
     attn_condensed = torch.softmax(rt @ kt.transpose(-1, -2) * temperature, dim=-1)
     attn_expand = torch.softmax(qt @ rt.transpose(-1, -2) * temperature, dim=-1)
-    return tokens_to_image(attn_expand @ (attn_condensed @ vt), c, h, w, token)
+    return tokens_to_image(attn_expand @ (attn_condensed @ vt), *q.shape[1:], token)
 
 
 condensed_query_attention_fused = lazy_compile(condensed_query_attention, dynamic=False)
