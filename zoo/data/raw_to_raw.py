@@ -20,7 +20,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from zoo.data.raw import camera_profiles, unprocess
-from zoo.data.raw_datamodule import HELD_OUT_PHOTOS, TRAIN_PHOTOS, TrainEvalDataModule, bundled_photograph, crop_transform
+from zoo.data.raw_datamodule import HELD_OUT_PHOTOS, TRAIN_PHOTOS, SyntheticRawDataset, TrainEvalDataModule
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -37,8 +37,9 @@ def packed_to_rgb_planes(packed: torch.Tensor) -> torch.Tensor:
     return torch.stack([packed[..., 2, :, :], 0.5 * (packed[..., 1, :, :] + packed[..., 3, :, :]), packed[..., 0, :, :]], dim=-3)
 
 
-class SyntheticCameraPairDataset(Dataset):
-    """The same bundled photographs as two cameras record them (inverse ISP with each camera's profile).
+class SyntheticCameraPairDataset(SyntheticRawDataset):
+    """The same bundled photographs as two cameras record them (inverse ISP with each camera's profile); the crops,
+    augmentation and unpaired partners are :class:`~zoo.data.raw_datamodule.SyntheticRawDataset`'s.
 
     Sample ``i`` is a pure function of ``(seed, i)``. Camera A renders crop ``i``; camera B renders crop ``i``
     too when ``paired`` (same scene, and the same random draws for illuminant and noise level, so the two
@@ -67,25 +68,12 @@ class SyntheticCameraPairDataset(Dataset):
         noise: bool = True,
         seed: int = 0,
     ) -> None:
-        if crop % 2:
-            raise ValueError(f"crop: expected an even size, received {crop}")
-        self.images = [bundled_photograph(p) for p in photos]
-        self.length, self.paired, self.noise, self.seed = length, paired, noise, seed
+        super().__init__(photos, length, crop, camera_a, paired, augment, noise, seed)
         self.profiles = (camera_profiles()[camera_a], camera_profiles()[camera_b])
-        self.transform = crop_transform(crop, augment)
-        self.partner = torch.randperm(length, generator=torch.Generator().manual_seed(seed + 7919)).tolist()
-
-    def __len__(self) -> int:
-        return self.length
-
-    def _srgb(self, index: int) -> torch.Tensor:
-        self.transform.set_random_seed(self.seed * 1_000_003 + index)
-        crop = self.transform(image=self.images[index % len(self.images)])["image"]
-        return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 255.0
 
     def _capture(self, index: int, camera: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
-        return packed_to_rgb_planes(unprocess(self._srgb(index), self.profiles[camera], gen, noise=self.noise).packed).clamp(0.0, 1.0)
+        return packed_to_rgb_planes(unprocess(self.srgb(index), self.profiles[camera], gen, noise=self.noise).packed).clamp(0.0, 1.0)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {"a": self._capture(index, 0), "b": self._capture(index if self.paired else self.partner[index], 1)}
