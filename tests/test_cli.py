@@ -93,6 +93,15 @@ def test_bench_formulations_agree():
     assert torch.allclose(ours, reference, atol=1e-6)
 
 
+def test_bench_times_baseline_and_candidate_alternately():
+    from zoo.bench import measure_pair
+
+    calls = []
+    base, cand = measure_pair(lambda: calls.append("b"), lambda: calls.append("c"), repeats=3, device=torch.device("cpu"))
+    assert calls == ["b", "c"] * 5  # two warm-up rounds, then three timed ones
+    assert base > 0 and cand > 0
+
+
 @pytest.mark.compile
 def test_fused_colour_op_matches_eager_values_and_gradients():
     from zoo.ops.color import white_balance_normalize_gamma, white_balance_normalize_gamma_fused

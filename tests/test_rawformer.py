@@ -235,6 +235,10 @@ def test_synthetic_cameras_pair_and_differ():
     corr_unpaired = torch.corrcoef(torch.stack([u["a"].flatten(), u["b"].flatten()]))[0, 1]
     assert corr_paired > 0.9 and corr_paired > corr_unpaired  # same scene vs another scene
     assert (s["a"] - s["b"]).abs().mean() > 0.005  # but the cameras differ
+    clean = SyntheticCameraPairDataset(length=4, crop=64, paired=True, augment=False, noise=False)[1]
+    noise_a, noise_b = s["a"] - clean["a"], s["b"] - clean["b"]
+    assert noise_a.std() > 1e-3 and noise_b.std() > 1e-3
+    assert torch.corrcoef(torch.stack([noise_a.flatten(), noise_b.flatten()]))[0, 1].abs() < 0.2  # each sensor its own noise
     packed = torch.arange(4.0).view(4, 1, 1)  # [B, G, R, G]
     assert packed_to_rgb_planes(packed).flatten().tolist() == [2.0, 2.0, 0.0]
 
@@ -298,3 +302,17 @@ def test_pretraining_masks_patches_and_initialises_both_generators(tmp_path):
     model.setup("fit")
     for key, value in auto.net.state_dict().items():
         assert torch.equal(model.net.ab.state_dict()[key], value) and torch.equal(model.net.ba.state_dict()[key], value)
+
+
+@pytest.mark.compile
+def test_frozen_compiled_generator_matches_eager_and_plain_formulation():
+    """The bench's three formulations of the generator (plain, zoo eager, zoo compiled with freezing) agree."""
+    from zoo.models.rawformer.reference import plain_forward
+    from zoo.ops import compile_for_inference
+
+    net = build_generator(RawformerConfig(**SMALL)).eval()
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        eager = net(x)
+        assert torch.allclose(plain_forward(net, x), eager, atol=1e-5)
+        assert torch.allclose(compile_for_inference(net)(x), eager, atol=1e-5)

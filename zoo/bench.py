@@ -2,8 +2,9 @@
 
     zoo bench lightweight_isp_efficient            # or: python tools/bench.py lightweight_isp_efficient
 
-Throughput is images per second (median of ``repeats`` timed calls after warm-up); peak memory is the
-CUDA allocator's peak on GPU, and on CPU the peak of live tensor memory in one call (profiler events).
+Throughput is images per second (median of ``repeats`` timed calls after warm-up, the baseline's and the
+candidate's calls alternating); peak memory is the CUDA allocator's peak on GPU, and on CPU the peak of live
+tensor memory in one call (profiler events).
 """
 
 from __future__ import annotations
@@ -41,32 +42,37 @@ def cpu_peak_bytes(fn: Callable[[], object]) -> int:
     return peak
 
 
-def measure(fn: Callable[[], object], n_images: int, repeats: int, device: torch.device) -> tuple[float, float]:
-    """Run ``fn`` twice to warm up, then ``repeats`` times.
+def peak_mib(fn: Callable[[], object], device: torch.device) -> float:
+    """Peak memory of one call of ``fn`` in MiB: the CUDA allocator's peak above what was allocated before the
+    call on GPU; on CPU the peak of live tensor memory seen by the profiler."""
+    if device.type != "cuda":
+        return cpu_peak_bytes(fn) / 2**20
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    fn()
+    torch.cuda.synchronize(device)
+    return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+
+
+def measure_pair(baseline: Callable[[], object], candidate: Callable[[], object], repeats: int, device: torch.device) -> tuple[float, float]:
+    """Warm both callables up (twice each), then time them alternately ``repeats`` times each, so that drift in
+    the machine's speed (other load, clock changes) hits both alike.
 
     Returns:
-        ``(images per second, peak memory of one call in MiB)``: the CUDA allocator's peak above what was
-        allocated before the call on GPU; on CPU the peak of live tensor memory seen by the profiler.
+        ``(baseline median seconds, candidate median seconds)``.
     """
-    for _ in range(2):
+    for fn in (baseline, candidate, baseline, candidate):
         fn()
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
-    times = []
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    if device.type == "cuda":
-        base = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        sync()
-        peak = torch.cuda.max_memory_allocated(device) - base
-    else:
-        peak = cpu_peak_bytes(fn)
-    return n_images / statistics.median(times), peak / 2**20
+        for fn, record in ((baseline, times[0]), (candidate, times[1])):
+            start = time.perf_counter()
+            fn()
+            sync()
+            record.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def run_bench(name: str, batch_size: int = 4, size: int = 256, repeats: int = 10, device: str | None = None) -> str:
@@ -82,8 +88,9 @@ def run_bench(name: str, batch_size: int = 4, size: int = 256, repeats: int = 10
     with torch.no_grad():
         for case in model.bench_cases(batch_size, size):
             items = case.items or batch_size
-            baseline = measure(case.baseline, items, repeats, dev)
-            candidate = measure(case.candidate, items, repeats, dev)
+            seconds = measure_pair(case.baseline, case.candidate, repeats, dev)
+            baseline = (items / seconds[0], peak_mib(case.baseline, dev))
+            candidate = (items / seconds[1], peak_mib(case.candidate, dev))
             rows.append((case, baseline, candidate))
     header = [
         f"`{name}` on {dev.type} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "

@@ -210,7 +210,9 @@ class UnprocessResult:
     ccm: torch.Tensor
 
 
-def unprocess(srgb: torch.Tensor, profile: CameraProfile, gen: torch.Generator, noise: bool = True) -> UnprocessResult:
+def unprocess(
+    srgb: torch.Tensor, profile: CameraProfile, gen: torch.Generator, noise: bool = True, noise_gen: torch.Generator | None = None
+) -> UnprocessResult:
     """Turn an sRGB image into the packed RAW a sensor with ``profile`` would have recorded.
 
     Args:
@@ -218,6 +220,8 @@ def unprocess(srgb: torch.Tensor, profile: CameraProfile, gen: torch.Generator, 
         profile: the camera profile.
         gen: random generator; the same seed gives the same RAW.
         noise: add heteroscedastic shot + read noise.
+        noise_gen: generator of the per-pixel noise draw (default ``gen``). Two cameras capturing one scene share
+            ``gen``'s scene draws (illuminant, gains, noise level) but need independent noise realisations.
 
     Returns:
         An :class:`UnprocessResult`.
@@ -244,7 +248,7 @@ def unprocess(srgb: torch.Tensor, profile: CameraProfile, gen: torch.Generator, 
         slope, intercept, std = profile.read_noise_fit
         log_read = slope * log_shot + intercept + std * float(torch.randn((), generator=gen))
         variance = mosaic * math.exp(log_shot) + math.exp(log_read)
-        mosaic = mosaic + torch.randn(mosaic.shape, generator=gen) * variance.sqrt()
+        mosaic = mosaic + torch.randn(mosaic.shape, generator=gen if noise_gen is None else noise_gen) * variance.sqrt()
     packed_signal = pack_bayer(mosaic)
     black = torch.tensor(profile.black_level).view(4, 1, 1)
     counts = (packed_signal * (profile.white_level - black) + black).round().clamp(0.0, profile.white_level)

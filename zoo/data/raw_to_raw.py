@@ -43,7 +43,7 @@ class SyntheticCameraPairDataset(SyntheticRawDataset):
 
     Sample ``i`` is a pure function of ``(seed, i)``. Camera A renders crop ``i``; camera B renders crop ``i``
     too when ``paired`` (same scene, and the same random draws for illuminant and noise level, so the two
-    captures share the light), else the crop of an unrelated sample.
+    captures share the light; each sensor's noise realisation is its own), else the crop of an unrelated sample.
 
     Args:
         photos: photograph names (see :func:`zoo.data.raw_datamodule.bundled_photograph`).
@@ -73,7 +73,11 @@ class SyntheticCameraPairDataset(SyntheticRawDataset):
 
     def _capture(self, index: int, camera: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
-        return packed_to_rgb_planes(unprocess(self.srgb(index), self.profiles[camera], gen, noise=self.noise).packed).clamp(0.0, 1.0)
+        # Each sensor draws its own noise: shared draws would make camera A's noise a copy of the paired ground
+        # truth's, which rewards passing the input's noise through.
+        noise_gen = torch.Generator().manual_seed((self.seed * 1_000_003 + index) * 2 + camera + 1)
+        raw = unprocess(self.srgb(index), self.profiles[camera], gen, noise=self.noise, noise_gen=noise_gen).packed
+        return packed_to_rgb_planes(raw).clamp(0.0, 1.0)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {"a": self._capture(index, 0), "b": self._capture(index if self.paired else self.partner[index], 1)}

@@ -9,7 +9,7 @@ from zoo.ops.attention import (
     condensed_query_attention_fused,
     condensed_query_attention_reference,
 )
-from zoo.ops.compile import lazy_compile
+from zoo.ops.compile import compile_for_inference, lazy_compile
 from zoo.ops.color import white_balance_normalize_gamma, white_balance_normalize_gamma_fused
 from zoo.ops.em import gaussian_e_step, gaussian_e_step_fused
 from zoo.ops.modulation import demodulate, demodulate_fused
@@ -24,6 +24,7 @@ from zoo.ops.warp import (
 )
 
 __all__ = [
+    "compile_for_inference",
     "lazy_compile",
     "white_balance_normalize_gamma",
     "white_balance_normalize_gamma_fused",
