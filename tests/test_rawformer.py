@@ -316,3 +316,10 @@ def test_frozen_compiled_generator_matches_eager_and_plain_formulation():
         eager = net(x)
         assert torch.allclose(plain_forward(net, x), eager, atol=1e-5)
         assert torch.allclose(compile_for_inference(net)(x), eager, atol=1e-5)
+
+
+def test_card_warns_when_identity_mapping_is_not_beaten():
+    record = {"metrics": {"psnr": 26.0, "ssim": 0.70}, "baselines": {"identity (camera A's image as is)": {"psnr": 25.0, "ssim": 0.80}}}
+    assert "identity mapping on SSIM**" in Rawformer._limitations(record)
+    record["metrics"]["ssim"] = 0.85
+    assert Rawformer._limitations(record) == "" and Rawformer._limitations(None) == ""

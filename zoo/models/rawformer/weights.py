@@ -129,4 +129,9 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
         "baseline_seconds": baseline_seconds,
         "train_device": device_name(),
     }
-    return record, model.card_notes(record), True
+    return record, card_notes(model, record), True
+
+
+def card_notes(model, record: dict[str, Any]) -> str:
+    """The card's notes for the shipped checkpoint (also used by ``make_weights.py rawformer --card-only``)."""
+    return model.card_notes(record)
