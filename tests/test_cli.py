@@ -117,7 +117,7 @@ def test_fused_colour_op_matches_eager_values_and_gradients():
 
 
 def test_zoo_train_recipe_and_resume_from_last(tmp_path):
-    """`zoo train` runs a recipe (shrunk by overrides) and `--ckpt_path last` continues it."""
+    """`zoo train` runs a recipe (shrunk by overrides); `--ckpt_path last` and an explicit checkpoint file continue it."""
     recipe = ROOT / "recipes" / NAME / "tiny.yaml"
     shrink = [
         "--trainer.logger=false", "--data.init_args.train_length=4", "--data.init_args.eval_length=2",
@@ -125,7 +125,8 @@ def test_zoo_train_recipe_and_resume_from_last(tmp_path):
         "--model.init_args.config.color_img_size=32", "--model.init_args.config.content_layer=relu1_2",
     ]
     env = {**__import__("os").environ, "WANDB_MODE": "disabled"}
-    for epochs, extra in ((1, []), (2, ["--ckpt_path", "last"])):
+    explicit = str(tmp_path / "outputs" / NAME / "checkpoints" / "last.ckpt")
+    for epochs, extra in ((1, []), (2, ["--ckpt_path", "last"]), (3, ["--ckpt_path", explicit])):
         result = subprocess.run(
             [sys.executable, "-m", "zoo.cli", "train", str(recipe), *shrink, f"--trainer.max_epochs={epochs}", *extra],
             capture_output=True, text=True, cwd=tmp_path, env=env,
@@ -133,3 +134,4 @@ def test_zoo_train_recipe_and_resume_from_last(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
     checkpoints = sorted(p.name for p in (tmp_path / "outputs" / NAME / "checkpoints").iterdir())
     assert "last.ckpt" in checkpoints and any(name.startswith("epoch=1") for name in checkpoints)
+    assert any(name.startswith("epoch=2") for name in checkpoints)

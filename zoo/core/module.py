@@ -41,7 +41,8 @@ class ZooModule(L.LightningModule):
         if not isinstance(config, self.config_class):
             raise ValueError(f"config: expected {self.config_class.__name__} or dict, received {type(config).__name__}")
         self.config = config
-        self.save_hyperparameters({"config": dataclasses.asdict(config)})
+        # The class path lets LightningCLI rebuild the model from a checkpoint file (`--ckpt_path path/to/x.ckpt`).
+        self.save_hyperparameters({"config": dataclasses.asdict(config), "_class_path": f"{type(self).__module__}.{type(self).__qualname__}"})
         self.net: nn.Module
 
     # ----------------------------------------------------------------- config
