@@ -305,9 +305,9 @@ class Rawformer(AdversarialModule):
         return (
             f"**Limitation: at this training budget the checkpoint does not beat the identity mapping on {' and '.join(lost)}** "
             "(see the evaluation table): passing camera A's image through unchanged scores as well or better. It beats the "
-            "plain CycleGAN trained with the same budget. The official identity loss (L1 of `G_ab(b)` against `b`, at half "
-            "the cycle weight) keeps the output close to its input while the generator cannot yet tell the two cameras "
-            "apart; `recipes/rawformer/tiny.yaml` notes what a run without it measured.\n\n"
+            "plain CycleGAN trained with the same budget. A likely cause, from scratch runs outside this card's evaluation "
+            "(see `recipes/rawformer/tiny.yaml`): the official identity loss (L1 of `G_ab(b)` against `b`, at half the "
+            "cycle weight) holds the output at camera A's colour and exposure.\n\n"
         )
 
     def card_notes(self, record: dict[str, Any] | None = None) -> str:
