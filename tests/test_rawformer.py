@@ -323,3 +323,35 @@ def test_card_warns_when_identity_mapping_is_not_beaten():
     assert "identity mapping on SSIM**" in Rawformer._limitations(record)
     record["metrics"]["ssim"] = 0.85
     assert Rawformer._limitations(record) == "" and Rawformer._limitations(None) == ""
+
+
+def test_card_shows_recorded_channel_means():
+    record = {
+        "eval_dataset": {"num_samples": 32},
+        # in zoo/checkpoints.json's sorted order; the table puts the input first and the ground truth last
+        "channel_means": {"Rawformer": [0.15, 0.2, 0.07], "camera A (input)": [0.1, 0.15, 0.06], "camera B (ground truth)": [0.2, 0.25, 0.08]},
+    }
+    table = Rawformer._colour_table(record)
+    assert "32 held-out images" in table and "cover 50%, 50%, 50% (R, G, B)" in table
+    assert table.index("| camera A") < table.index("| Rawformer | 0.150 | 0.200 | 0.070 |") < table.index("| camera B")
+    assert Rawformer._colour_table({"metrics": {}}) == ""
+
+
+def test_make_checkpoint_takes_only_last_as_checkpoint(tmp_path):
+    from zoo.models.rawformer.weights import make_checkpoint
+
+    with pytest.raises(ValueError, match="expected 'last'"):
+        make_checkpoint(None, tmp_path, "outputs/rawformer/checkpoints/last.ckpt", [])
+
+
+def test_card_states_identity_loss_deviation_only_when_turned_down():
+    assert "Deviation: identity loss at 0 of the cycle weight" in Rawformer._identity_note(RawformerConfig(w_identity=0.0))
+    assert Rawformer._identity_note(RawformerConfig()) == ""
+
+
+def test_predict_takes_multiples_of_64_without_padding():
+    net = Rawformer(RawformerConfig(**SMALL)).eval()
+    assert net.multiple == 64
+    x = torch.rand(2, 3, 64, 192, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(net.predict(x), net.inference_net(x).clamp(0, 1), atol=1e-6)

@@ -2,6 +2,7 @@
 
     python tools/make_weights.py lightweight_isp_efficient [LightningCLI overrides ...]
     python tools/make_weights.py lightweight_isp_efficient --ckpt outputs/.../last.ckpt   # finish a run already trained
+    python tools/make_weights.py rawformer --ckpt last   # multi-stage recipes: resume / reuse each run's last.ckpt
     python tools/make_weights.py rawformer --card-only   # rewrite the card from the recorded evaluation, no training
 
 Each model package's ``weights.py`` says how its checkpoint is made (``make_checkpoint``). Writes

@@ -266,7 +266,7 @@ _RAWFORMER_COMMON = dict(
 )
 
 RAWFORMER_TINY = {
-    "image_size": 64, "unet_features": (8, 16, 24, 48), "vit_dim": 48, "vit_heads": 2, "vit_blocks": 2, "vit_ffn": 96,
+    "image_size": 64, "unet_features": (16, 32, 48, 96), "vit_dim": 48, "vit_heads": 2, "vit_blocks": 2, "vit_ffn": 96,
     "vit_embed": 48, "disc_filters": 16,
 }
 
@@ -275,8 +275,8 @@ _SPECS += (
         name="rawformer",
         config=RAWFORMER_TINY,
         hub_repo="zoo-models/rawformer",
-        description="A small Rawformer (U-Net 8/16/24/48, 2-block ViT bottleneck; two 300k-parameter generators) translating between two simulated cameras' raw images, both directions.",
-        num_params=600466,
+        description="A small Rawformer (U-Net 16/32/48/96, 2-block ViT bottleneck; two 1M-parameter generators) translating between two simulated cameras' raw images, both directions.",
+        num_params=2053362,
         **_RAWFORMER_COMMON,
     ),
     ModelSpec(

@@ -320,7 +320,8 @@ class RawformerGenerator(nn.Module):
     ``unet_features``, ...); see :class:`~zoo.models.rawformer.module.RawformerConfig`.
 
     Shape:
-        - x: (N, channels, H, W), H and W multiples of ``2**len(unet_features) * 2 * token`` (64 for 4 levels).
+        - x: (N, channels, H, W), H and W multiples of ``2**(len(unet_features) - 1) * 2 * token`` (64 for 4 levels:
+          the deepest attention level runs at 1/8 resolution on ``2 * token``-divisible sides).
         - output: (N, channels, H, W); in [0, 1] with the sigmoid output.
     """
 
@@ -352,7 +353,7 @@ class RawformerGenerator(nn.Module):
         super().__init__()
         if output_act not in ("sigmoid", None, "linear"):
             raise ValueError(f"output_act: expected 'sigmoid' or None, received {output_act!r}")
-        self.multiple = 2 ** len(unet_features) * 2 * token
+        self.multiple = 2 ** (len(unet_features) - 1) * 2 * token
         self.output_act = output_act
         self.stem = nn.Sequential(nn.Conv2d(channels, unet_features[0], 3, padding=1), activation(unet_act))
         widths = (unet_features[0], *unet_features)

@@ -40,9 +40,14 @@ def held_out_pairs(size: int, count: int = EVAL_SAMPLES) -> tuple[torch.Tensor, 
 
 
 @torch.no_grad()
+def translated(translate, a: torch.Tensor) -> torch.Tensor:
+    """``translate(a)`` in batches of 8, clamped to [0, 1]. Shape: as ``a``."""
+    return torch.cat([translate(a[i : i + 8]) for i in range(0, len(a), 8)]).clamp(0.0, 1.0)
+
+
 def scores(translate, a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
     """Mean PSNR / SSIM of ``translate(a)`` (clamped to [0, 1]) against ``b``."""
-    out = torch.cat([translate(a[i : i + 8]) for i in range(0, len(a), 8)]).clamp(0.0, 1.0)
+    out = translated(translate, a)
     return {
         "psnr": float(peak_signal_noise_ratio(out, b, data_range=1.0, dim=(1, 2, 3))),
         "ssim": float(structural_similarity_index_measure(out, b, data_range=1.0)),
@@ -73,12 +78,16 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     from zoo.cards import BEFORE_AFTER_NAME
     from zoo.hub import load
 
-    if ckpt:
-        raise ValueError("rawformer: --ckpt is not supported (three runs make this checkpoint); rerun without it")
-    pretrain_cli, pretrain_seconds = _fit("pretrain_tiny.yaml", [])
+    if ckpt not in (None, "last"):
+        raise ValueError(
+            f"rawformer: --ckpt expected 'last' (resume each of the three runs from its last checkpoint; finished runs are "
+            f"reused, not retrained), received {ckpt!r}"
+        )
+    resume = ["--ckpt_path", "last"] if ckpt else []
+    pretrain_cli, pretrain_seconds = _fit("pretrain_tiny.yaml", resume)
     pretrain_cli.model.save_pretrained(PRETRAINED_DIR)
-    cli, train_seconds = _fit("tiny.yaml", [f"--model.init_args.config.pretrained={PRETRAINED_DIR / 'model.safetensors'}", *overrides])
-    baseline_cli, baseline_seconds = _fit("cyclegan_tiny.yaml", [])
+    cli, train_seconds = _fit("tiny.yaml", [f"--model.init_args.config.pretrained={PRETRAINED_DIR / 'model.safetensors'}", *resume, *overrides])
+    baseline_cli, baseline_seconds = _fit("cyclegan_tiny.yaml", resume)
 
     cli.model.save_pretrained(out_dir)
     model = load(spec.name, weights=out_dir)
@@ -90,7 +99,13 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
         for name, translate in (("rawformer", model.predict), ("identity", lambda x: x), ("cyclegan", lambda x: cyclegan(x))):
             for key, value in scores(translate, a, b).items():
                 results[name][key + suffix] = value
-    a, b = held_out_pairs(EVAL_SIZES[-1], 4)
+    a, b = held_out_pairs(EVAL_SIZES[-1])
+    # Stage 1's unmasked reconstruction of held-out camera-A images bounds how sharp stage 2 starts.
+    reconstruction = scores(pretrain_cli.model.net.eval(), a, a)
+    # The camera difference is mostly colour and exposure, to which SSIM is nearly blind: record where the output's
+    # colour lands between the two cameras'.
+    channel_means = {"camera A (input)": a, "Rawformer": translated(model.predict, a), "camera B (ground truth)": b}
+    a, b = a[:4], b[:4]
     with torch.no_grad():
         panels = {"plain CycleGAN": cyclegan(a[3:4])[0], "Rawformer (this model)": model.predict(a[3])}
     comparison_strip(a[3], panels, b[3]).save(out_dir / BEFORE_AFTER_NAME)
@@ -98,6 +113,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     side = EVAL_SIZES[-1]
     record = {
         "num_params": model.num_params(),
+        "channel_means": {k: [round(float(m), 4) for m in v.mean((0, 2, 3))] for k, v in channel_means.items()},
         "metrics": results["rawformer"],
         "baselines": {
             "identity (camera A's image as is)": results["identity"],
@@ -126,6 +142,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
         "train_seconds": train_seconds,
         "pretrain_seconds": pretrain_seconds,
         "pretrain_steps": int(pretrain_cli.trainer.global_step),
+        "pretrain_reconstruction": reconstruction,
         "baseline_seconds": baseline_seconds,
         "train_device": device_name(),
     }
