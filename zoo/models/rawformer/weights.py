@@ -135,7 +135,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
                 "crops and rebuilds its position grid) and at 64x64 (`_64px`)."
             ),
         },
-        "eval_command": f"python tools/make_weights.py {spec.name}",
+        "eval_command": f"python tools/make_weights.py {spec.name}" + (" --ckpt last" if ckpt else ""),
         "train_dataset": "zoo-synthetic-camera-pairs (scikit-image / scikit-learn photographs), unpaired",
         "recipe": "recipes/rawformer/tiny.yaml",
         "train_steps": int(cli.model.generator_steps),
