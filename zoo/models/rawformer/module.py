@@ -39,6 +39,7 @@ GENERATOR_FIELDS = (
 
 
 def _reconstruction(record: dict[str, Any]) -> str:
+    """The card's clause on stage 1's recorded reconstruction of held-out images ("" when not recorded)."""
     rec = record.get("pretrain_reconstruction")
     if not rec:
         return ""

@@ -93,13 +93,13 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     model = load(spec.name, weights=out_dir)
     cyclegan = baseline_cli.model.eval()
     results: dict[str, dict[str, float]] = {"rawformer": {}, "identity": {}, "cyclegan": {}}
-    for size in EVAL_SIZES:
-        a, b = held_out_pairs(size)
+    pairs = {size: held_out_pairs(size) for size in EVAL_SIZES}
+    for size, (a, b) in pairs.items():
         suffix = "" if size == EVAL_SIZES[-1] else f"_{size}px"
         for name, translate in (("rawformer", model.predict), ("identity", lambda x: x), ("cyclegan", lambda x: cyclegan(x))):
             for key, value in scores(translate, a, b).items():
                 results[name][key + suffix] = value
-    a, b = held_out_pairs(EVAL_SIZES[-1])
+    a, b = pairs[EVAL_SIZES[-1]]
     # Stage 1's unmasked reconstruction of held-out camera-A images bounds how sharp stage 2 starts.
     reconstruction = scores(pretrain_cli.model.net.eval(), a, a)
     # The camera difference is mostly colour and exposure, to which SSIM is nearly blind: record where the output's
