@@ -11,6 +11,17 @@ PARITY = SHARED / "parity"
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "compile: runs torch.compile (slow on CPU)")
+    config.addinivalue_line("markers", "huge: builds a preset over zoo.registry.HUGE_PARAMS parameters (opt in: pytest -m huge)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the huge presets unless the run selects them (``-m huge``), as timm caps model sizes in its tests."""
+    if "huge" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="preset over HUGE_PARAMS parameters: run `pytest -m huge` to build it")
+    for item in items:
+        if "huge" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -56,8 +56,8 @@ def test_predict_and_card(tmp_path, capsys):
 @needs_weights
 def test_shipped_isp_beats_pseudo_isp_in_its_record():
     record = checkpoint_record(NAME)
-    baseline = next(iter(record["baselines"].values()))
-    assert record["metrics"]["psnr"] > baseline["psnr"] and record["metrics"]["ssim"] > baseline["ssim"]
+    baseline = next(iter(record.baselines.values()))
+    assert record.metrics["psnr"] > baseline["psnr"] and record.metrics["ssim"] > baseline["ssim"]
 
 
 @needs_weights
@@ -77,7 +77,7 @@ def test_push_to_hub_prepares_verified_upload(monkeypatch):
 
     assert push_to_hub.push(NAME, "me/isp", api=FakeApi()).endswith("/commit/0")
     assert calls["create"] == "me/isp" and calls["upload"]["repo_id"] == "me/isp"
-    assert set(calls["upload"]["allow_patterns"]) == set(checkpoint_record(NAME)["sha256"])
+    assert set(calls["upload"]["allow_patterns"]) == set(checkpoint_record(NAME).sha256)
     with pytest.raises(ValueError, match="owner/name"):
         push_to_hub.prepare_upload(NAME, "no-owner")
 

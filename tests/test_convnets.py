@@ -48,7 +48,7 @@ def test_digits_split_is_fixed_and_disjoint():
 
 @pytest.mark.skipif(not checkpoint_record(NAMES[0]), reason="no shipped regressor")
 def test_shipped_regressor_record_holds_the_blindspot_claim():
-    rows = checkpoint_record(NAMES[0])["unlearning"]["range:0:2"]
+    rows = checkpoint_record(NAMES[0]).unlearning["range:0:2"]
     blind = rows["**Blindspot** (1 ep; proxy 2 ep)"]
     for other in ("fine-tune (Adam 1e-3, 5 ep)", "Gaussian fine-tuning (1 ep)"):
         assert blind["w_distance_to_retrain"] < rows[other]["w_distance_to_retrain"]
@@ -57,8 +57,23 @@ def test_shipped_regressor_record_holds_the_blindspot_claim():
 
 @pytest.mark.skipif(not checkpoint_record(NAMES[1]), reason="no shipped classifier")
 def test_shipped_classifier_record_ssd_speed():
-    for rows in checkpoint_record(NAMES[1])["unlearning"].values():
+    for rows in checkpoint_record(NAMES[1]).unlearning.values():
         assert rows["retrain"]["seconds"] >= 20 * rows["SSD (α 10, λ 1)"]["seconds"]
+
+
+@pytest.mark.skipif(not all(checkpoint_record(n) for n in NAMES), reason="no shipped testbeds")
+def test_card_notes_render_from_the_record_and_without_one():
+    from zoo.models.convnets.card import card_notes
+    from zoo.registry import get_spec
+
+    for name in NAMES:
+        spec, record = get_spec(name), checkpoint_record(name)
+        notes = card_notes(spec, zoo.create(name).config, record)
+        retrain = next(iter(record.unlearning.values()))["retrain"]
+        assert "| retrain | " in notes and f"{retrain['seconds']:.2f} |" in notes
+        assert all(f"Forget `{forget}` ({sizes['forget']} forget" in notes for forget, sizes in record.split_sizes.items())
+    bare = card_notes(get_spec("allcnn_agedb_regressor"), zoo.create("allcnn_agedb_regressor").config, None)
+    assert "zoo unlearn blindspot --model allcnn_agedb_regressor" in bare and "| retrain |" not in bare
 
 
 def test_cli_unlearn_list_and_bad_input(capsys):

@@ -96,7 +96,7 @@ def test_load_from_hf_cache_offline(offline_cache):
     if not record:
         pytest.skip("no shipped checkpoint recorded yet")
     spec = zoo.registry.get_spec(NAME)
-    files = [hub.REPO_ROOT / "weights" / NAME / f for f in record["sha256"]]
+    files = [hub.REPO_ROOT / "weights" / NAME / f for f in record.sha256]
     _seed_hf_cache(offline_cache, spec.hub_repo, files)
     model = zoo.load(NAME)
     reference = zoo.load(NAME, weights=hub.REPO_ROOT / "weights" / NAME)
@@ -121,6 +121,6 @@ def test_hub_copy_is_hash_checked(offline_cache, tmp_path):
     damaged = tmp_path / "damaged"
     shutil.copytree(hub.REPO_ROOT / "weights" / NAME, damaged)
     (damaged / "model.safetensors").write_bytes((damaged / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
-    _seed_hf_cache(offline_cache, spec.hub_repo, [damaged / f for f in record["sha256"]])
+    _seed_hf_cache(offline_cache, spec.hub_repo, [damaged / f for f in record.sha256])
     with pytest.raises(ChecksumError):
         zoo.load(NAME)

@@ -180,7 +180,7 @@ def test_farthest_point_sampling_spreads_out():
 @pytest.mark.skipif(not checkpoint_record("meta_transformer_tiny"), reason="no shipped checkpoint")
 def test_shipped_checkpoint_serves_seven_modalities():
     record = checkpoint_record("meta_transformer_tiny")
-    assert len(record["metrics"]) >= 6
+    assert len(record.metrics) >= 6
     model = zoo.load("meta_transformer_tiny")
     from zoo.data.modalities import DATASETS
 
@@ -189,3 +189,18 @@ def test_shipped_checkpoint_serves_seven_modalities():
         x, y = test.tensors
         labels = model.predict(x[:64], modality=modality)["label"]
         assert (torch.from_numpy(labels) == y[:64]).float().mean() > 0.5
+
+
+@pytest.mark.skipif(not checkpoint_record("meta_transformer_tiny"), reason="no shipped checkpoint")
+def test_card_notes_render_from_the_record_and_without_one():
+    from zoo.models.meta_transformer.card import card_notes
+    from zoo.registry import get_spec
+
+    spec, record = get_spec("meta_transformer_tiny"), checkpoint_record("meta_transformer_tiny")
+    notes = card_notes(spec, zoo.create(spec.name).config, record)
+    assert "| point_cloud | " in notes and f"{record.metrics['point_cloud_accuracy']:.3f}" in notes
+    assert f"{record.trained_params['audio']:,} / {record.scratch_params['audio']:,}" in notes
+    assert [k.rsplit("_", 1)[0] for k in record.metrics] == record.modalities  # the card's order, not the JSON's
+    b16 = get_spec("meta_transformer_b16")
+    bare = card_notes(b16, zoo.registry.resolve_class(b16).config_from_dict(dict(b16.config)), None)
+    assert "## Deviations from the official code" in bare and "|" not in bare

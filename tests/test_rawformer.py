@@ -1,6 +1,7 @@
 """Rawformer: parity with the official generator, converter, any-size inference, ops, data, training loop."""
 
 import json
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -26,7 +27,12 @@ from zoo.models.rawformer.pretrain import RawformerAutoencoder, mask_patches
 from zoo.ops.attention import condensed_query_attention, condensed_query_attention_fused, condensed_query_attention_reference
 from zoo.ops.modulation import demodulate, demodulate_fused
 from zoo.ops.norm import rezero_residual_layer_norm, rezero_residual_layer_norm_fused
-from zoo.registry import RAWFORMER_TINY
+from zoo.models.rawformer import card as rawformer_card
+from zoo.models.rawformer.specs import TINY as RAWFORMER_TINY, RawformerRecord
+from zoo.records import EvalDataset
+from zoo.registry import checkpoint_record, get_spec
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SMALL = dict(RAWFORMER_TINY, vit_dim=16, vit_ffn=32, vit_embed=8, unet_features=(4, 8, 8, 16), disc_filters=8, w_cycle_vgg=0.0)
 
@@ -318,35 +324,49 @@ def test_frozen_compiled_generator_matches_eager_and_plain_formulation():
         assert torch.allclose(compile_for_inference(net)(x), eager, atol=1e-5)
 
 
+def _record(**fields):
+    base = dict(
+        num_params=1, metrics={"psnr": 26.0, "ssim": 0.70}, eval_dataset=EvalDataset("held out", "t", "test", 32, "d"),
+        eval_command="c", train_dataset="d", recipe="r", train_steps=1, train_seconds=1.0, train_device="cpu",
+    )
+    return RawformerRecord(**{**base, **fields})
+
+
 def test_card_warns_when_identity_mapping_is_not_beaten():
-    record = {"metrics": {"psnr": 26.0, "ssim": 0.70}, "baselines": {"identity (camera A's image as is)": {"psnr": 25.0, "ssim": 0.80}}}
-    assert "identity mapping on SSIM**" in Rawformer._limitations(record)
-    record["metrics"]["ssim"] = 0.85
-    assert Rawformer._limitations(record) == "" and Rawformer._limitations(None) == ""
+    identity = {"identity (camera A's image as is)": {"psnr": 25.0, "ssim": 0.80}}
+    assert "identity mapping on SSIM**" in rawformer_card.limitations(_record(baselines=identity))
+    beaten = _record(baselines=identity, metrics={"psnr": 26.0, "ssim": 0.85})
+    assert rawformer_card.limitations(beaten) == "" and rawformer_card.limitations(None) == ""
 
 
 def test_card_shows_recorded_channel_means():
-    record = {
-        "eval_dataset": {"num_samples": 32},
-        # in zoo/checkpoints.json's sorted order; the table puts the input first and the ground truth last
-        "channel_means": {"Rawformer": [0.15, 0.2, 0.07], "camera A (input)": [0.1, 0.15, 0.06], "camera B (ground truth)": [0.2, 0.25, 0.08]},
-    }
-    table = Rawformer._colour_table(record)
+    # in zoo/checkpoints.json's sorted order; the table puts the input first and the ground truth last
+    means = {"Rawformer": [0.15, 0.2, 0.07], "camera A (input)": [0.1, 0.15, 0.06], "camera B (ground truth)": [0.2, 0.25, 0.08]}
+    table = rawformer_card.colour_table(_record(channel_means=means))
     assert "32 held-out images" in table and "cover 50%, 50%, 50% (R, G, B)" in table
     assert table.index("| camera A") < table.index("| Rawformer | 0.150 | 0.200 | 0.070 |") < table.index("| camera B")
-    assert Rawformer._colour_table({"metrics": {}}) == ""
+    assert rawformer_card.colour_table(_record()) == "" and rawformer_card.colour_table(None) == ""
 
 
-def test_make_checkpoint_takes_only_last_as_checkpoint(tmp_path):
-    from zoo.models.rawformer.weights import make_checkpoint
+def test_shipped_card_renders_from_the_typed_record():
+    record = checkpoint_record("rawformer")
+    assert isinstance(record, RawformerRecord) and record.pretrain_steps > 0
+    notes = rawformer_card.card_notes(get_spec("rawformer"), zoo.load("rawformer").config, record)
+    assert f"{record.pretrain_steps} steps" in notes and "Mean R, G, B" in notes
+    assert "Stage 1" not in rawformer_card.card_notes(get_spec("rawformer"), RawformerConfig(), None)
+
+
+def test_make_checkpoint_takes_only_last_as_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    from weights.rawformer import make_checkpoint
 
     with pytest.raises(ValueError, match="expected 'last'"):
         make_checkpoint(None, tmp_path, "outputs/rawformer/checkpoints/last.ckpt", [])
 
 
 def test_card_states_identity_loss_deviation_only_when_turned_down():
-    assert "Deviation: identity loss at 0 of the cycle weight" in Rawformer._identity_note(RawformerConfig(w_identity=0.0))
-    assert Rawformer._identity_note(RawformerConfig()) == ""
+    assert "Deviation: identity loss at 0 of the cycle weight" in rawformer_card.identity_note(RawformerConfig(w_identity=0.0))
+    assert rawformer_card.identity_note(RawformerConfig()) == ""
 
 
 def test_predict_takes_multiples_of_64_without_padding():

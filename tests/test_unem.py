@@ -1,5 +1,7 @@
 """UNEM: parity with the official forward (both variants), official parameter files, input checks, fused E-step."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -130,7 +132,7 @@ def test_fused_e_step_matches_eager_values_and_gradients():
 
 # ------------------------------------------------------------------ episodes, baselines, training
 from zoo.data.few_shot import FewShotDataModule, FewShotEpisodes, gaussian_mixture_features  # noqa: E402
-from zoo.models.unem.baselines import grid_search_em, nearest_centroid, raw_from_value  # noqa: E402
+from zoo.models.unem.baselines import accuracy, grid_search_em, iterative_em, nearest_centroid, raw_from_value  # noqa: E402
 
 
 def test_realistic_episodes_follow_the_protocol():
@@ -156,8 +158,15 @@ def test_baselines_and_grid_search():
     features, labels = gaussian_mixture_features(num_classes=10, per_class=90, dim=16, spread=1.0)
     tasks = [next(iter(torch.utils.data.DataLoader(FewShotEpisodes(features, labels, shots=1, length=20), 20)))]
     proto = (nearest_centroid(tasks[0]["support"], tasks[0]["support_labels"], tasks[0]["query"]) == tasks[0]["query_labels"]).float().mean()
-    raw, acc = grid_search_em(tasks, 5, scales=[0.5, 1.0], balances=[0.1, 5.0], temperatures=[1.5, 3.0])
-    assert 0.0 < float(proto) < 1.0 and acc >= 0.0 and set(raw) == {"t1", "gamma", "t2"}
+    grid = {"scales": [0.5, 1.0], "balances": [0.1, 5.0], "temperatures": [1.5, 3.0]}
+    raw, acc = grid_search_em(tasks, 5, **grid)
+    assert set(raw) == {"t1", "gamma", "t2"}
+    assert acc == pytest.approx(float(accuracy(iterative_em(5, **raw), tasks).mean()), abs=1e-6)  # the chosen point's accuracy
+    for scale, balance, temperature in itertools.product(*grid.values()):
+        point = {"t1": raw_from_value(scale), "gamma": raw_from_value(balance), "t2": raw_from_value(temperature - 1.0)}
+        assert acc >= float(accuracy(iterative_em(5, **point), tasks).mean()), (scale, balance, temperature)
+    # measured: tuned EM 0.75, prototypes 0.65, the grid's worst point 0.14; chance is 0.1 (10 classes in the support)
+    assert acc > 0.5 and acc > float(proto) + 0.05
     assert abs(torch.nn.functional.softplus(torch.tensor(raw_from_value(0.7))).item() - 0.7) < 1e-6
 
 
@@ -197,4 +206,17 @@ def test_shipped_unem_runs_on_backbone_features():
     out = zoo.load("unem_gaussian").predict((task["support"], task["support_labels"], task["query"]))
     assert features.shape[1] == 512 and out["labels"].shape == (8,)
     record = zoo.registry.checkpoint_record("unem_gaussian")
-    assert set(record["metrics"]) == {"accuracy_1shot", "accuracy_5shot"} and len(record["baselines"]) == 2
+    assert set(record.metrics) == {"accuracy_1shot", "accuracy_5shot"} and len(record.baselines) == 2
+
+
+@pytest.mark.skipif(not zoo.registry.checkpoint_record("unem_gaussian"), reason="no shipped UNEM checkpoint recorded yet")
+def test_card_notes_render_from_the_record_and_without_one():
+    from zoo.models.unem.card import card_notes
+
+    spec, record = zoo.registry.get_spec("unem_gaussian"), zoo.registry.checkpoint_record("unem_gaussian")
+    config = zoo.create(spec.name).config
+    notes = card_notes(spec, config, record)
+    assert f"{record.metrics['accuracy_5shot']:.2f} ± {record.ci95['UNEM']['accuracy_5shot']:.2f}" in notes
+    assert f"validation accuracy {record.em_val_accuracy:.2f}%" in notes
+    bare = card_notes(zoo.registry.get_spec("unem_dirichlet"), zoo.create("unem_dirichlet").config, None)
+    assert "official=True" in bare and "±" not in bare and "%" not in bare

@@ -186,10 +186,17 @@ def test_every_classification_method_changes_the_model(method, trained):
 def test_fisher_zeroes_the_head_rows_of_forgotten_classes(trained):
     net, dataset, train, test = trained
     split = make_split(dataset.tensors[1].numpy(), train, test, "class:4")
+    forget_x = dataset.tensors[0][torch.as_tensor(split.test_forget)]
+    with torch.no_grad():
+        before = net(forget_x)
     unlearned, _ = run_method(net, "fisher", dataset, split, "classification", alpha=1e-8)
     assert unlearned.classifier[0].weight[4].abs().max() < 0.1  # mean 0, variance 1e-3 after the x10
-    logits = unlearned(dataset.tensors[0][torch.as_tensor(split.test_forget)])
-    assert (logits.argmax(1) != 4).float().mean() > 0.9
+    with torch.no_grad():
+        logits = unlearned(forget_x)
+    # The class's logit collapses to noise around 0. It can still win where every other logit is negative (the
+    # official method zeroes the row, it does not push it down), so the share of class-4 predictions drops, not to 0.
+    assert logits[:, 4].abs().mean() < 0.1 * before[:, 4].mean()
+    assert (logits.argmax(1) == 4).float().mean() < (before.argmax(1) == 4).float().mean() - 0.3
 
 
 def test_gradient_ascent_raises_forget_loss_and_ssd_is_one_shot(trained):

@@ -1,19 +1,21 @@
 """Train a shipped checkpoint from its tiny recipe, evaluate it on held-out data and write its Hub folder.
 
     python tools/make_weights.py lightweight_isp_efficient [LightningCLI overrides ...]
-    python tools/make_weights.py lightweight_isp_efficient --ckpt outputs/.../last.ckpt   # finish a run already trained
-    python tools/make_weights.py rawformer --ckpt last   # multi-stage recipes: resume / reuse each run's last.ckpt
-    python tools/make_weights.py rawformer --card-only   # rewrite the card from the recorded evaluation, no training
+    python tools/make_weights.py lightweight_isp_efficient --ckpt last   # resume an interrupted run (or restore a finished one)
+    python tools/make_weights.py rawformer --ckpt last                   # multi-stage: each run resumed or reused
+    python tools/make_weights.py rawformer --card-only                   # rewrite the card from the recorded evaluation
 
-Each model package's ``weights.py`` says how its checkpoint is made (``make_checkpoint``). Writes
-``weights/<name>/`` (model.safetensors, config.json, README.md card, images), records the
-files' sha256, the parameter count and the measured metrics in ``zoo/checkpoints.json``, and regenerates the
-model table of the top-level README. Every number in the card comes from this script's evaluation.
+``tools/weights/<pkg>.py`` (the model's package) says how its checkpoint is made (``make_checkpoint``); the
+package's ``card.py`` writes the card's prose from the measured record. Writes ``weights/<name>/``
+(model.safetensors, config.json, README.md card, images), records the files' sha256, the parameter count and the
+measured metrics in ``zoo/checkpoints.json`` (a typed record, :mod:`zoo.records`), and regenerates the model table
+of the top-level README. Every number in the card comes from this script's evaluation.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -23,6 +25,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE_START, TABLE_END = "<!-- models-table:start -->", "<!-- models-table:end -->"
+sys.path.insert(0, str(ROOT / "tools"))
+
+
+def checkpoint_script(spec):
+    """The ``tools/weights/<pkg>.py`` module of a spec's package."""
+    return importlib.import_module(f"weights.{spec.package.rsplit('.', 1)[-1]}")
 
 
 def update_readme_table() -> None:
@@ -36,63 +44,71 @@ def update_readme_table() -> None:
     readme.write_text(text[:start] + "\n" + models_table() + "\n" + text[end:])
 
 
-def save_record(name: str, record: dict, out_dir: Path) -> None:
+def save_record(name: str, record, out_dir: Path) -> None:
     """Record the files' sha256 with ``record`` in zoo/checkpoints.json and regenerate the README's model table."""
     from zoo.hub import sha256_file
     from zoo.registry import CHECKPOINTS_FILE, reload_checkpoint_records
 
-    record["sha256"] = {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.is_file()}
+    record = dataclasses.replace(record, sha256={p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.is_file()})
+    record.validate()
     records = json.loads(CHECKPOINTS_FILE.read_text()) if CHECKPOINTS_FILE.exists() else {}
-    records[name] = record
-    CHECKPOINTS_FILE.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
+    records[name] = record.to_dict()
+    # Models sorted by name; within a record the order is the evaluation's (metric columns and baseline rows of the card).
+    CHECKPOINTS_FILE.write_text(json.dumps({k: records[k] for k in sorted(records)}, indent=2) + "\n")
     reload_checkpoint_records()
     update_readme_table()
 
 
+def write_card(spec, record, out_dir: Path) -> None:
+    """``README.md`` of ``out_dir`` from the record and the package's ``card.py`` (config read from ``config.json``)."""
+    from zoo.cards import build_card, package_card_notes
+    from zoo.core.files import BEFORE_AFTER_NAME, CARD_NAME
+    from zoo.hub import read_config
+    from zoo.registry import resolve_class
+
+    config = resolve_class(spec).config_from_dict(read_config(out_dir, spec))
+    notes = package_card_notes(spec, config, record)
+    build_card(spec, record, notes, has_image=(out_dir / BEFORE_AFTER_NAME).exists()).save(out_dir / CARD_NAME)
+
+
 def rewrite_card(name: str) -> None:
     """Rebuild a shipped card from its recorded evaluation (no training, no new numbers), after a change to the
-    card's text. The package's ``weights.card_notes(model, record)`` writes the notes; the shipped weights must
-    verify against their recorded sha256."""
-    import zoo
-    from zoo.cards import BEFORE_AFTER_NAME, build_card
-    from zoo.hub import CARD_NAME, SHIPPED_WEIGHTS
-    from zoo.registry import checkpoint_record, get_spec, model_package
+    card's text. The shipped files other than the card must verify against their recorded sha256."""
+    from zoo.core.files import CARD_NAME
+    from zoo.hub import SHIPPED_WEIGHTS, verify_files
+    from zoo.registry import checkpoint_record, get_spec
 
     spec = get_spec(name)
-    record = dict(checkpoint_record(spec.name) or {})
-    if not record:
+    record = checkpoint_record(spec.name)
+    if record is None:
         raise SystemExit(f"{name}: no recorded evaluation in zoo/checkpoints.json; run make_weights.py {name} first")
-    card_notes = getattr(importlib.import_module(f"{model_package(spec)}.weights"), "card_notes", None)
-    if card_notes is None:
-        raise SystemExit(f"{name}: --card-only needs card_notes(model, record) in {model_package(spec)}.weights; rerun make_weights.py {name}")
-    model = zoo.load(spec.name)  # verifies the shipped files against the recorded hashes
     out_dir = SHIPPED_WEIGHTS / spec.name
-    build_card(spec, record, card_notes(model, record), has_image=(out_dir / BEFORE_AFTER_NAME).exists()).save(out_dir / CARD_NAME)
+    verify_files(out_dir, {k: v for k, v in record.sha256.items() if k != CARD_NAME})
+    write_card(spec, record, out_dir)
     save_record(spec.name, record, out_dir)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name")
-    parser.add_argument("--ckpt", default=None, help="skip training: take the weights of this checkpoint of the recipe's run")
-    parser.add_argument("--card-only", action="store_true", help="rewrite README.md from the recorded evaluation and the model's card notes")
+    parser.add_argument("--ckpt", default=None, help="resume the recipe's run from this checkpoint ('last' or a path); a finished run is reused")
+    parser.add_argument("--card-only", action="store_true", help="rewrite README.md from the recorded evaluation and the package's card.py")
     args, overrides = parser.parse_known_args()  # the rest are LightningCLI overrides
     if args.card_only:
         return rewrite_card(args.name)
 
-    from zoo.cards import build_card
-    from zoo.hub import CARD_NAME, SHIPPED_WEIGHTS
-    from zoo.registry import get_spec, model_package
+    from zoo.hub import SHIPPED_WEIGHTS
+    from zoo.registry import get_spec
 
     spec = get_spec(args.name)
     os.chdir(ROOT)
     out_dir = SHIPPED_WEIGHTS / spec.name
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    record, notes, has_image = importlib.import_module(f"{model_package(spec)}.weights").make_checkpoint(spec, out_dir, args.ckpt, overrides)
-    build_card(spec, record, notes, has_image=has_image).save(out_dir / CARD_NAME)
+    record = checkpoint_script(spec).make_checkpoint(spec, out_dir, args.ckpt, overrides)
+    write_card(spec, record, out_dir)
     save_record(spec.name, record, out_dir)
-    print(json.dumps({k: record.get(k) for k in ("metrics", "baselines", "train_seconds")}, indent=2))
+    print(json.dumps({"metrics": record.metrics, "baselines": record.baselines, "train_seconds": record.train_seconds}, indent=2))
 
 
 if __name__ == "__main__":

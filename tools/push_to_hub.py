@@ -24,12 +24,12 @@ def prepare_upload(name: str, repo_id: str) -> dict:
     if repo_id.count("/") != 1 or any(not part for part in repo_id.split("/")):
         raise ValueError(f"repo_id: expected 'owner/name', received {repo_id!r}")
     folder = SHIPPED_WEIGHTS / spec.name
-    verify_files(folder, record["sha256"])
+    verify_files(folder, record.sha256)
     return {
         "repo_id": repo_id,
         "folder_path": str(folder),
-        "allow_patterns": sorted(record["sha256"]),
-        "commit_message": f"zoo: {name} from {record['recipe']}",
+        "allow_patterns": sorted(record.sha256),
+        "commit_message": f"zoo: {name} from {record.recipe}",
         "repo_type": "model",
     }
 

@@ -10,8 +10,10 @@ Importing zoo imports no torch: the heavy modules load on first use.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations asks PyPI for updates at import otherwise
 from zoo.registry import list_models
 
 __all__ = ["list_models", "create", "load", "card", "unlearn"]
@@ -25,11 +27,15 @@ def create(name: str, **overrides: Any):
     return _create(name, **overrides)
 
 
-def load(name: str, weights: Any = None, device: Any = None, official: bool = False):
-    """The pretrained model ``name`` in eval mode (see :func:`zoo.hub.load` for the resolution order)."""
+def load(name: str, weights: Any = None, device: Any = None, official: bool = False, **overrides: Any):
+    """The pretrained model ``name`` in eval mode (see :func:`zoo.hub.load` for the resolution order).
+
+    ``overrides`` set config fields explicitly; with ``official=True``, the settings no tensor of the official file
+    reveals (``zoo.load("rawformer_base", weights="run/", official=True, vit_heads=6)``).
+    """
     from zoo.hub import load as _load
 
-    return _load(name, weights=weights, device=device, official=official)
+    return _load(name, weights=weights, device=device, official=official, **overrides)
 
 
 def card(name: str):

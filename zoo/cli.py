@@ -35,7 +35,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from zoo.registry import checkpoint_record, get_spec
 
     spec = get_spec(args.name)
-    print(json.dumps({"spec": asdict(spec), "checkpoint": checkpoint_record(args.name)}, indent=2))
+    record = checkpoint_record(args.name)
+    fields = {**asdict(spec), "record_type": spec.record_type.__name__}
+    print(json.dumps({"spec": fields, "checkpoint": record.to_dict() if record else None}, indent=2))
     return 0
 
 

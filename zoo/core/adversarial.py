@@ -27,7 +27,10 @@ from zoo.losses.adversarial import zero_centered_gradient_penalty
 
 @dataclasses.dataclass
 class AdversarialConfig:
-    """Optimisation settings shared by the adversarial models (paper values live in each recipe).
+    """Optimisation settings shared by the adversarial models.
+
+    The defaults are neutral: DCGAN's Adam (2e-4, betas (0.5, 0.999)) for both players, one discriminator update per
+    generator step, and nothing else switched on. Each paper's config subclass overrides what its paper sets.
 
     Args:
         g_lr: generator learning rate (Adam).
@@ -42,16 +45,16 @@ class AdversarialConfig:
         r2_gamma: weight of the zero-centred R2 penalty (fake samples).
     """
 
-    g_lr: float = 5e-4
-    g_betas: tuple[float, float] = (0.5, 0.9)
-    d_lr: float = 1e-5
-    d_betas: tuple[float, float] = (0.5, 0.9)
-    d_every: int = 10
-    d_grad_clip: float = 1.0
+    g_lr: float = 2e-4
+    g_betas: tuple[float, float] = (0.5, 0.999)
+    d_lr: float = 2e-4
+    d_betas: tuple[float, float] = (0.5, 0.999)
+    d_every: int = 1
+    d_grad_clip: float = 0.0
     ema_decay: float = 0.0
-    normalize_terms: bool = True
-    r1_gamma: float = 1000.0
-    r2_gamma: float = 1000.0
+    normalize_terms: bool = False
+    r1_gamma: float = 0.0
+    r2_gamma: float = 0.0
 
 
 class AdversarialModule(ZooModule):

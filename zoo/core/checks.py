@@ -79,3 +79,29 @@ def check_path(path: str | Path, what: str = "input") -> Path:
     if not p.is_file():
         raise ValueError(f"{what}: expected an existing file, received {str(path)!r} (not found)")
     return p
+
+
+def check_image_batch(x: Any, channels: int, what: str = "image", range_note: str = "") -> tuple[torch.Tensor, bool]:
+    """Validate a float image tensor ``(C, H, W)`` or ``(N, C, H, W)`` with values in [0, 1] and batch it.
+
+    Args:
+        x: the tensor.
+        channels: the expected ``C``.
+        what: its name in error messages.
+        range_note: how the [0, 1] range is meant, for the range error (e.g. "normalised by black and white level").
+
+    Returns:
+        ``(float32 batch (N, C, H, W), whether the input was batched)``.
+
+    Raises:
+        ValueError: not a tensor, wrong rank or channels, not floating, empty, non-finite or out of [0, 1].
+    """
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{what}: expected a tensor, numpy array, PIL image or file path, received {describe(x)}")
+    if x.ndim not in (3, 4) or x.shape[-3] != channels:
+        raise ValueError(f"{what}: expected shape ({channels}, H, W) or (N, {channels}, H, W), received {describe(x)}")
+    check_floating(x, what)
+    check_not_empty(x, what)
+    check_finite(x, what)
+    check_range(x, 0.0, 1.0, f"{what} ({range_note})" if range_note else what)
+    return (x if x.ndim == 4 else x[None]).float(), x.ndim == 4

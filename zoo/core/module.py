@@ -17,20 +17,24 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from zoo.hub import CONFIG_NAME, WEIGHTS_NAME
+from zoo.core.files import CONFIG_NAME, WEIGHTS_NAME
 
 
 class ZooModule(L.LightningModule):
     """Base class: config dataclass <-> ``config.json``, safetensors weights, ``predict``, ``example_input``.
 
     Subclasses set ``config_class`` (a dataclass), build ``self.net`` in ``__init__`` and implement
-    :meth:`prepare_input`, :meth:`postprocess` and :meth:`example_input`.
+    :meth:`prepare_input`, :meth:`postprocess` and :meth:`example_input`. A subclass that implements
+    :meth:`evaluate_batch` gets ``validation_step`` and ``test_step`` from here (metrics logged as ``val/<name>``
+    and ``test/<name>``).
 
     Args:
         config: the model's config dataclass instance; ``None`` builds the defaults.
     """
 
     config_class: ClassVar[type] = object
+    progress_metrics: ClassVar[tuple[str, ...]] = ()
+    """Names from :meth:`evaluate_batch` shown in the progress bar during validation."""
 
     def __init__(self, config: Any = None) -> None:
         super().__init__()
@@ -88,7 +92,26 @@ class ZooModule(L.LightningModule):
 
     def load_net_weights(self, path: str | Path) -> None:
         """Load ``model.safetensors`` into the inference network (and the training copy), strictly."""
-        state = load_file(str(path))
+        self.load_net_state(load_file(str(path)))
+
+    def load_net_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a state_dict of ``self.net``'s keys into the network and into its EMA copy when one is kept.
+
+        The one way weights enter a model: shipped files, the Hub, and every official converter go through it.
+
+        Raises:
+            ValueError: keys or shapes differ, naming the missing, unexpected and mis-shaped tensors.
+        """
+        expected = self.net.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        shapes = [f"{k}: expected {tuple(expected[k].shape)}, received {tuple(state[k].shape)}" for k in expected if k in state and state[k].shape != expected[k].shape]
+        if missing or unexpected or shapes:
+            raise ValueError(
+                f"weights do not match {type(self).__name__}'s network ({type(self.net).__name__}): "
+                f"missing {missing[:6]}{' ...' if len(missing) > 6 else ''}, unexpected {unexpected[:6]}{' ...' if len(unexpected) > 6 else ''}, "
+                f"mis-shaped {shapes[:4]} (is it the checkpoint of another variant or configuration?)"
+            )
         self.net.load_state_dict(state, strict=True)
         if self.inference_net is not self.net:
             self.inference_net.load_state_dict(state, strict=True)
@@ -102,9 +125,31 @@ class ZooModule(L.LightningModule):
         compiled = torch.compile(self.inference_net)
         return [BenchCase("forward", "eager", "torch.compile", lambda: self.inference_net(*x), lambda: compiled(*x))]
 
-    def card_notes(self) -> str:
-        """Model-specific markdown for the card: method, data, deviations from the official code."""
-        return ""
+    # ------------------------------------------------------------- evaluation
+    def evaluate_batch(self, batch: Any) -> dict[str, torch.Tensor]:
+        """Metrics of one evaluation batch by name (scalars, batch means): what validation, test and
+        ``tools/weights/common.py: evaluate`` report."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement evaluate_batch")
+
+    @staticmethod
+    def batch_size_of(batch: Any) -> int:
+        """Samples in a batch: the leading size of its first tensor (dict, tuple or tensor batches)."""
+        values = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (tuple, list)) else (batch,)
+        for value in values:
+            if isinstance(value, torch.Tensor):
+                return int(value.shape[0])
+        raise ValueError(f"batch: expected a tensor, or a dict / tuple holding tensors, received {type(batch).__name__}")
+
+    def _log_evaluation(self, batch: Any, stage: str) -> None:
+        size = self.batch_size_of(batch)
+        for key, value in self.evaluate_batch(batch).items():
+            self.log(f"{stage}/{key}", value, prog_bar=stage == "val" and key in self.progress_metrics, batch_size=size, sync_dist=True)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._log_evaluation(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._log_evaluation(batch, "test")
 
     # -------------------------------------------------------------- inference
     def prepare_input(self, x: Any) -> tuple[Any, dict[str, Any]]:
@@ -123,6 +168,11 @@ class ZooModule(L.LightningModule):
         """A small valid batch for :meth:`forward`: a tensor, or a tuple of its positional arguments
         (used by the tests and ``tools/bench.py``)."""
         raise NotImplementedError
+
+    def example_predict_input(self) -> Any:
+        """A small valid user-level input for :meth:`predict` (the contract test runs it for every model); by default
+        the :meth:`example_input` batch, which ``predict`` takes as a tensor."""
+        return self.example_input(1)
 
     def example_calls(self, batch_size: int = 1) -> list[tuple[tuple, dict[str, Any]]]:
         """``(args, kwargs)`` of forward calls that together reach every trained parameter (the tests' contract);

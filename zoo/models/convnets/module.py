@@ -66,6 +66,7 @@ class ConvNetModule(ZooModule):
         >>> model.predict(image)  # -> float (regression) or {"label": int, "probabilities": array}
     """
 
+    progress_metrics = ("loss",)
     config_class = ConvNetConfig
 
     def __init__(self, config: ConvNetConfig | dict | None = None) -> None:
@@ -81,28 +82,25 @@ class ConvNetModule(ZooModule):
             self.net = resnet18_net(cfg.in_channels, outputs)
 
     # -------------------------------------------------------------- training
-    def _step(self, batch, stage: str) -> torch.Tensor:
+    def evaluate_batch(self, batch) -> dict[str, torch.Tensor]:
+        """The training loss, and top-1 accuracy for the classifier, of one ``(images, targets)`` batch."""
         x, y = batch
         out = self.net(x)
-        loss = task_loss(self.config.task, out, y, self.config.regression_loss)
-        self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=stage == "train")
+        metrics = {"loss": task_loss(self.config.task, out, y, self.config.regression_loss)}
         if self.config.task == "classification":
-            self.log(f"{stage}_accuracy", (out.argmax(1) == y).float().mean(), on_epoch=True, on_step=False)
-        return loss
+            metrics["accuracy"] = (out.argmax(1) == y).float().mean()
+        return metrics
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "test")
+        x, y = batch
+        loss = task_loss(self.config.task, self.net(x), y, self.config.regression_loss)
+        self.log("train/loss", loss, prog_bar=True, on_epoch=True, on_step=True)
+        return loss
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=self.config.plateau_factor, patience=self.config.plateau_patience)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "val/loss"}}
 
     # ------------------------------------------------------------- inference
     def prepare_input(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:

@@ -1,147 +1,160 @@
-"""CycleGAN's networks (Zhu et al., ICCV 2017): the ResNet generator and the PatchGAN discriminator.
+"""CycleGAN's paper-level composition (Zhu, Park, Isola, Efros; ICCV 2017), usable without Lightning.
 
-The PatchGAN body is also the discriminator body of UVCGAN and Rawformer; the ResNet generator is the "plain
-CycleGAN" baseline of the unpaired translation models. Layer indices follow the official
-``pytorch-CycleGAN-and-pix2pix`` code, so its checkpoints' keys (``model.N.*``) are ours.
+The networks themselves are shared (:mod:`zoo.nets.cyclegan`: the ResNet generator and the PatchGAN) and the
+two-direction wrapper is the one Rawformer already uses (:class:`~zoo.models.rawformer.model.CycleGenerators`);
+this module adds what is CycleGAN's own: the generator pair and discriminators built and initialised as the
+official ``networks.define_G`` / ``define_D`` do, the image history pool the discriminators train on, and the
+linear learning-rate rule.
+
+Example:
+    >>> pair = build_generator_pair(channels=3, ngf=64, n_blocks=9)
+    >>> b = pair(torch.rand(1, 3, 256, 256))                # A -> B, images in [0, 1]
+    >>> a = pair(torch.rand(1, 3, 256, 256), reverse=True)  # B -> A
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
-from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm as apply_spectral_norm
 
-NORMS = ("instance", "batch", None)
+from zoo.models.rawformer.model import CycleGenerators
+from zoo.nets.cyclegan import PatchGAN, ResnetGenerator, init_weights
 
-
-def norm_layer(name: str | None, channels: int) -> nn.Module:
-    """CycleGAN's norms: InstanceNorm2d without affine or running stats, BatchNorm2d, or none."""
-    if name not in NORMS:
-        raise ValueError(f"norm: expected one of {NORMS}, received {name!r}")
-    if name == "instance":
-        return nn.InstanceNorm2d(channels)
-    return nn.BatchNorm2d(channels) if name == "batch" else nn.Identity()
+__all__ = ["CycleGenerators", "ImagePool", "build_discriminator", "build_generator_pair", "linear_decay_rule"]
 
 
-def init_weights(module: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn.Module:
-    """CycleGAN's ``init_weights(net, kind, gain)``: conv / linear weights N(0, gain) (``"normal"``) or Xavier-normal
-    with ``gain`` (``"xavier"``), biases 0, BatchNorm2d weights N(1, gain). Other parameters keep their own init.
-    """
-    if kind not in ("normal", "xavier"):
-        raise ValueError(f"init: expected 'normal' or 'xavier', received {kind!r}")
-    for m in module.modules():
-        name = type(m).__name__
-        if hasattr(m, "weight") and isinstance(m.weight, torch.Tensor) and ("Conv" in name or "Linear" in name):
-            if kind == "normal":
-                nn.init.normal_(m.weight, 0.0, gain)
-            else:
-                nn.init.xavier_normal_(m.weight, gain=gain)
-            if getattr(m, "bias", None) is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, gain)
-            nn.init.zeros_(m.bias)
-    return module
-
-
-class PatchGAN(nn.Module):
-    """The N-layer PatchGAN: k4 s2 convs doubling the filters (capped at ``8 * filters``), a k4 s1 conv, each
-    followed by the norm and LeakyReLU(0.2); optionally a final k4 s1 conv to one logit per patch.
-
-    Args:
-        in_channels: image channels.
-        filters: filters of the first conv (64).
-        layers: strided layers (3: the 70x70 PatchGAN).
-        norm: ``"instance"``, ``"batch"`` or None.
-        logits: append the 1-channel output conv (CycleGAN); False returns the features (UVCGAN, Rawformer).
-        spectral_norm: spectral normalisation on every conv (``torch.nn.utils.parametrizations``).
-
-    Shape:
-        - x: (N, in_channels, H, W).
-        - output: (N, 1 or 8 * filters, H', W') with H' = H / 2**layers - 1 (- 1 more with ``logits``).
-    """
-
-    def __init__(
-        self, in_channels: int = 3, filters: int = 64, layers: int = 3, norm: str | None = "instance",
-        logits: bool = True, spectral_norm: bool = False,
-    ) -> None:
-        super().__init__()
-        use_bias = norm != "batch"
-        seq: list[nn.Module] = [nn.Conv2d(in_channels, filters, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
-        mult = 1
-        for n in range(1, layers + 1):
-            prev, mult = mult, min(2**n, 8)
-            stride = 2 if n < layers else 1
-            seq += [nn.Conv2d(filters * prev, filters * mult, 4, stride=stride, padding=1, bias=use_bias),
-                    norm_layer(norm, filters * mult), nn.LeakyReLU(0.2, True)]
-        if logits:
-            seq.append(nn.Conv2d(filters * mult, 1, 4, stride=1, padding=1))
-        self.model = nn.Sequential(*seq)
-        self.out_channels = 1 if logits else filters * mult
-        if spectral_norm:
-            for m in self.model:
-                if isinstance(m, nn.Conv2d):
-                    apply_spectral_norm(m)
-
-    @staticmethod
-    def output_size(size: int, layers: int = 3, logits: bool = True) -> int:
-        """Side of the output map for an input side ``size``."""
-        for _ in range(layers):
-            size //= 2
-        return size - 1 - int(logits)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
-class ResnetBlock(nn.Module):
-    """Reflection-padded conv-norm-ReLU-conv-norm with an identity skip."""
-
-    def __init__(self, channels: int, norm: str | None) -> None:
-        super().__init__()
-        use_bias = norm != "batch"
-        self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=use_bias), norm_layer(norm, channels), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=use_bias), norm_layer(norm, channels),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv_block(x)
-
-
-class ResnetGenerator(nn.Module):
-    """CycleGAN's ResNet generator: c7s1-f, two stride-2 downsamplings, ``blocks`` residual blocks, two
-    transposed-conv upsamplings, c7s1-C with tanh.
+def build_generator_pair(
+    channels: int = 3, ngf: int = 64, n_blocks: int = 9, norm: str | None = "instance", init_type: str = "normal",
+    init_gain: float = 0.02,
+) -> CycleGenerators:
+    """G_A (``ab``: A -> B) and G_B (``ba``: B -> A), two ResNet generators initialised as ``define_G`` does.
 
     Args:
         channels: image channels (in and out).
-        filters: filters of the first conv (64).
-        blocks: residual blocks (9 for 256 px, 6 for 128 px in the paper).
-        norm: ``"instance"`` (CycleGAN) or ``"batch"``.
-        unit_range: take and return images in [0, 1] (mapped to tanh's [-1, 1] inside), like the zoo's other
-            translators; False keeps CycleGAN's [-1, 1].
+        ngf: filters of the first conv.
+        n_blocks: residual blocks (9: ``resnet_9blocks``, the 256 px setting; 6: ``resnet_6blocks``, 128 px).
+        norm: ``"instance"`` (CycleGAN), ``"batch"`` or None.
+        init_type: ``"normal"`` (N(0, init_gain), the official default) or ``"xavier"``.
+        init_gain: the std, or the Xavier gain.
+
+    Returns:
+        The pair; ``pair(x)`` runs A -> B and ``pair(x, reverse=True)`` B -> A.
 
     Shape:
-        - x: (N, channels, H, W), H and W divisible by 4.
-        - output: (N, channels, H, W).
+        - x: (N, channels, H, W) in [0, 1], H and W divisible by 4 and at least 8.
+        - output: (N, channels, H, W) in [0, 1].
+    """
+    ab, ba = (init_weights(ResnetGenerator(channels, ngf, n_blocks, norm), init_type, init_gain) for _ in range(2))
+    return CycleGenerators(ab, ba)
+
+
+def build_discriminator(
+    channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: str | None = "instance", init_type: str = "normal",
+    init_gain: float = 0.02,
+) -> PatchGAN:
+    """The official ``basic`` (n_layers 3: 70x70) / ``n_layers`` PatchGAN with its logit conv, initialised as ``define_D``.
+
+    Args:
+        channels: image channels.
+        ndf: filters of the first conv.
+        n_layers: strided layers.
+        norm: the generators' norm.
+        init_type, init_gain: as :func:`build_generator_pair`.
+
+    Returns:
+        The discriminator; it takes images in [-1, 1], as the official code feeds it.
+
+    Shape:
+        - x: (N, channels, H, W).
+        - output: (N, 1, H', W'), one logit per overlapping patch.
+    """
+    return init_weights(PatchGAN(channels, ndf, n_layers, norm, logits=True), init_type, init_gain)
+
+
+def linear_decay_rule(n_epochs: int, n_epochs_decay: int, epoch_count: int = 1) -> Callable[[int], float]:
+    """The official ``linear`` policy: the factor of the initial rate for an epoch, 1 for ``n_epochs`` epochs, then a
+    linear decay towards zero over ``n_epochs_decay`` more (the official ``LambdaLR`` rule, stepped after each epoch).
+
+    Args:
+        n_epochs: epochs at the initial rate (100).
+        n_epochs_decay: epochs of decay (100); 0 keeps the rate constant.
+        epoch_count: the official ``--epoch_count`` (1: a run that starts from scratch).
+
+    Returns:
+        ``factor(epoch)`` for the 0-based epoch index.
     """
 
-    def __init__(self, channels: int = 3, filters: int = 64, blocks: int = 9, norm: str | None = "instance", unit_range: bool = True) -> None:
-        super().__init__()
-        use_bias = norm != "batch"
-        seq: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(channels, filters, 7, bias=use_bias), norm_layer(norm, filters), nn.ReLU(True)]
-        for i in range(2):
-            f = filters * 2**i
-            seq += [nn.Conv2d(f, 2 * f, 3, stride=2, padding=1, bias=use_bias), norm_layer(norm, 2 * f), nn.ReLU(True)]
-        seq += [ResnetBlock(filters * 4, norm) for _ in range(blocks)]
-        for i in range(2):
-            f = filters * 2 ** (2 - i)
-            seq += [nn.ConvTranspose2d(f, f // 2, 3, stride=2, padding=1, output_padding=1, bias=use_bias), norm_layer(norm, f // 2), nn.ReLU(True)]
-        seq += [nn.ReflectionPad2d(3), nn.Conv2d(filters, channels, 7), nn.Tanh()]
-        self.model = nn.Sequential(*seq)
-        self.unit_range = unit_range
+    def factor(epoch: int) -> float:
+        if n_epochs_decay <= 0:
+            return 1.0
+        return 1.0 - max(0, epoch + epoch_count - n_epochs) / float(n_epochs_decay + 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.unit_range:
-            return self.model(x)
-        return (self.model(2.0 * x - 1.0) + 1.0) / 2.0
+    return factor
+
+
+class ImagePool:
+    """The history of generated images the discriminators train on (Shrivastava et al. 2017; official ``ImagePool``).
+
+    Until ``size`` images are stored, each query image is stored and returned. Once the pool is full, each image is,
+    with probability 0.5, returned as it is (the pool unchanged), or else swapped with a uniformly drawn stored one,
+    which is returned instead. ``size`` 0 returns the query unchanged.
+
+    The draws come from the pool's own ``torch.Generator`` (seeded), not from the global RNG, and the pool's content
+    and generator state round-trip through :meth:`state_dict`, so a resumed run draws as an uninterrupted one.
+
+    Args:
+        size: images kept (50 in the paper).
+        seed: seed of the pool's draws.
+
+    Shape:
+        - images: (N, C, H, W); output: (N, C, H, W), detached.
+
+    Example:
+        >>> pool = ImagePool(50, seed=0)
+        >>> fake_for_d = pool.query(fake.detach())
+    """
+
+    def __init__(self, size: int = 50, seed: int = 0) -> None:
+        if size < 0:
+            raise ValueError(f"pool size: expected an integer >= 0, received {size}")
+        self.size = int(size)
+        self.images: list[torch.Tensor] = []
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @torch.no_grad()
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        """Return a batch for the discriminator: each image, or a stored past one in its place (see the class)."""
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif float(torch.rand((), generator=self.generator)) > 0.5:
+                index = int(torch.randint(self.size, (), generator=self.generator))
+                out.append(self.images[index].to(image))
+                self.images[index] = image.clone()
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stored images (on the CPU) and the generator state."""
+        return {"size": self.size, "images": [t.cpu() for t in self.images], "rng": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned.
+
+        Raises:
+            ValueError: the state is of a pool of another size.
+        """
+        if int(state["size"]) != self.size or len(state["images"]) > self.size:
+            raise ValueError(f"image pool state: expected a pool of size {self.size}, received one of size {state['size']}")
+        self.images = [t.clone() for t in state["images"]]
+        self.generator.set_state(state["rng"])

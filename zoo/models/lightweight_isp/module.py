@@ -78,6 +78,15 @@ class LightweightISPConfig(AdversarialConfig):
     pretrain_steps: int = 0
     pseudo_isp_gains: tuple[float, float, float] = (1.6, 1.2, 1.4)
     feature_seed: int = 0
+    g_lr: float = 5e-4
+    g_betas: tuple[float, float] = (0.5, 0.9)
+    d_lr: float = 1e-5
+    d_betas: tuple[float, float] = (0.5, 0.9)
+    d_every: int = 10
+    d_grad_clip: float = 1.0
+    normalize_terms: bool = True
+    r1_gamma: float = 1000.0
+    r2_gamma: float = 1000.0
     w_content: float = 1.0
     w_tv: float = 1.0
     w_texture: float = 1.0
@@ -101,6 +110,7 @@ class LightweightISP(AdversarialModule):
         >>> rgb = isp.predict("sample_raw.png")  # 16-bit Bayer PNG -> PIL image
     """
 
+    progress_metrics = ("psnr", "ssim")
     config_class = LightweightISPConfig
 
     def __init__(self, config: LightweightISPConfig | dict | None = None) -> None:
@@ -127,6 +137,10 @@ class LightweightISP(AdversarialModule):
     def example_input(self, batch_size: int = 1) -> torch.Tensor:
         packed = torch.rand(batch_size, 4, 16, 16, generator=torch.Generator().manual_seed(0))
         return self.raw_to_net_input(packed).to(self.device)
+
+    def example_predict_input(self) -> torch.Tensor:
+        """Packed RAW planes (1, 4, 16, 16) in [0, 1], as ``predict`` takes them for every generator."""
+        return torch.rand(1, 4, 16, 16, generator=torch.Generator().manual_seed(0))
 
     def to_packed(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         """User-level RAW (see :meth:`prepare_input`) -> validated packed RAW (N, 4, h, w) and an output context."""
@@ -216,50 +230,6 @@ class LightweightISP(AdversarialModule):
     def pseudo_isp(self, packed: torch.Tensor) -> torch.Tensor:
         """The classical pseudo-ISP rendering of packed RAW (the content reference and the baseline)."""
         return pseudo_isp(unpack_bayer(packed).clamp(0.0, 1.0), self.config.pseudo_isp_gains)
-
-    def card_notes(self) -> str:
-        cfg = self.config
-        frozen = {
-            f"content (VGG-19, {cfg.content_layer})": (cfg.content_net_weights, cfg.feature_seed),
-            "texture (LPIPS AlexNet slices " + ", ".join(map(str, cfg.texture_layers)) + ")": (cfg.texture_net_weights, cfg.feature_seed + 1),
-            f"colour ({cfg.color_vit} at {cfg.color_img_size} px)": (cfg.color_net_weights, cfg.feature_seed + 2),
-        }
-        nets = "\n".join(
-            f"- {role}: " + (f"weights from `{path}`" if path else f"random initialisation, seed {seed}, frozen")
-            for role, (path, seed) in frozen.items()
-        )
-        paper = LightweightISPConfig(generator=cfg.generator, rmfa_blocks=cfg.rmfa_blocks)
-        changed = [
-            f"| `{f.name}` | {getattr(paper, f.name)} | {getattr(cfg, f.name)} |"
-            for f in dataclasses.fields(cfg)
-            if getattr(paper, f.name) != getattr(cfg, f.name)
-        ]
-        scaled = "\n".join(["| setting | paper / official code | this checkpoint |", "|---|---|---|", *changed]) if changed else "None."
-        return f"""## Method
-Unpaired training as the official code has it: content loss between frozen luma features of the output and of
-a classical pseudo-ISP of the same RAW (reference: `{cfg.content_reference}`), L2 total variation, two texture
-discriminators and one colour discriminator with the relativistic pairing loss and R1 + R2 penalties
-(gamma {cfg.r1_gamma:g} / {cfg.r2_gamma:g}), every generator term divided by the norm of its gradient;
-generator Adam lr {cfg.g_lr:g} betas {tuple(cfg.g_betas)}, discriminators Adam lr {cfg.d_lr:g}, updated every
-{cfg.d_every} generator steps, gradient clip {cfg.d_grad_clip:g}.
-Generator pretraining on the pseudo-ISP (pixel MSE, no target): {cfg.pretrain_steps} steps.
-Generator EMA: {f"decay {cfg.ema_decay:g} (the shipped weights are the EMA)" if cfg.ema_decay > 0 else "none"}.
-
-Frozen feature networks used for this checkpoint (the official code downloads pretrained VGG-19, LPIPS AlexNet and
-`google/vit-base-patch16-224`; zoo builds them offline, from local weight files when given):
-{nets}
-
-## Settings scaled down from the paper for this checkpoint
-{scaled}
-
-## Differences from the official code
-- Demosaicing of the pseudo-ISP: bilinear (kornia) instead of Menon 2007 (colour-demosaicing).
-- The texture discriminators' first Linear layer is sized from `train_size` at construction instead of lazily on the first batch.
-- Input RAW: packed planes in the official order `[raw[1::2,1::2], raw[0::2,1::2], raw[0::2,0::2], raw[1::2,0::2]]`,
-  normalised by black level {tuple(cfg.black_level)} and white level {cfg.white_level:g}.
-- The architecture is the official one: `zoo.load(name, weights="official.pth", official=True)` loads the authors'
-  checkpoints, and the parity test reproduces their outputs to 1e-5. The authors' repository has no licence, so
-  their weights are not redistributed."""
 
     # ---------------------------------------------------------------- training
     def setup(self, stage: str) -> None:
@@ -358,11 +328,3 @@ Frozen feature networks used for this checkpoint (the official code downloads pr
             "pseudo_isp_psnr": peak_signal_noise_ratio(base, gt, data_range=1.0, dim=(1, 2, 3)),
             "pseudo_isp_ssim": structural_similarity_index_measure(base, gt, data_range=1.0),
         }
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        for key, value in self.evaluate_batch(batch).items():
-            self.log(f"val/{key}", value, prog_bar=key in ("psnr", "ssim"), batch_size=batch["raw"].shape[0])
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        for key, value in self.evaluate_batch(batch).items():
-            self.log(f"test/{key}", value, batch_size=batch["raw"].shape[0])

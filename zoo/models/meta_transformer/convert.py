@@ -10,17 +10,21 @@ Two layouts are read (pickles only with ``weights_only=True``, or safetensors):
   ``mlp.c_fc``, ``mlp.c_proj``; everything outside the resblocks (patch embedding, class token, positions, ``ln_pre``,
   ``ln_post``, projection, the text tower) is not part of the shared encoder and is left out.
 
-Only the encoder is replaced; tokenizers and heads keep their weights (train them with ``zoo train``).
+Only the encoder is replaced; tokenizers and heads keep their weights (train them with ``zoo train``). The
+encoder's width, depth and MLP ratio are read from the file (:func:`official_config`); the head count changes no
+shape and is taken from the released sizes (B/16: 12, L/14: 16) when the file is one of them.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from zoo.core.convert import read_official
+from zoo.models.meta_transformer.encoder import SIZES
 
 _OPENCLIP_NAMES = (
     ("ln_1.", "norm1."),
@@ -66,8 +70,46 @@ def encoder_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return encoder_from_official(state)
 
 
+def config_from_encoder(state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The :class:`~zoo.models.meta_transformer.module.MetaTransformerConfig` fields an encoder state_dict determines.
+
+    Args:
+        state: the encoder's state_dict (``{i}.norm1.weight`` ..., as :func:`encoder_state` returns it).
+
+    Returns:
+        ``dim``, ``depth`` and ``mlp_ratio``; ``num_heads`` too when (dim, depth) is a released size (the heads
+        change no tensor shape). Nothing when the state holds no encoder block.
+    """
+    blocks = {int(k.split(".", 1)[0]) for k in state if k.split(".", 1)[0].isdigit()}
+    if not blocks or "0.norm1.weight" not in state or "0.mlp.fc1.weight" not in state:
+        return {}
+    dim, depth = int(state["0.norm1.weight"].shape[0]), max(blocks) + 1
+    out: dict[str, Any] = {"dim": dim, "depth": depth, "mlp_ratio": state["0.mlp.fc1.weight"].shape[0] / dim}
+    released = {(d, n): heads for name, (d, n, heads) in SIZES.items() if name != "tiny"}
+    if (dim, depth) in released:
+        out["num_heads"] = released[(dim, depth)]
+    return out
+
+
+def official_config(path: Path) -> dict[str, Any]:
+    """Config fields of the encoder the file at ``path`` holds (see :func:`config_from_encoder`).
+
+    Args:
+        path: an official Meta-Transformer encoder file or an OpenCLIP checkpoint.
+
+    Returns:
+        The inferred config fields.
+    """
+    return config_from_encoder(encoder_state(read_official(path)))
+
+
 def load_official(model, path: str | Path) -> None:
     """Load an official Meta-Transformer encoder file or an OpenCLIP checkpoint into ``model``'s shared encoder.
+
+    Args:
+        model: a :class:`~zoo.models.meta_transformer.module.MetaTransformer`; its tokenizers and heads keep their
+            weights.
+        path: the encoder file.
 
     Raises:
         ValueError: the file's blocks do not match the encoder's depth, width or names.
@@ -83,4 +125,6 @@ def load_official(model, path: str | Path) -> None:
     for key, value in state.items():
         if value.shape != expected[key].shape:
             raise ValueError(f"encoder file {path}: {key} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}")
-    model.net.encoder.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    full = model.net.state_dict()
+    full.update({f"encoder.{k}": v.float() for k, v in state.items()})
+    model.load_net_state(full)

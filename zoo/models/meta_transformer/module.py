@@ -7,80 +7,18 @@ batches of every modality at once, which with a frozen encoder is the same as tr
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from zoo.core import checks
 from zoo.core.module import ZooModule
-from zoo.models.meta_transformer.encoder import SharedEncoder
-from zoo.models.meta_transformer.heads import HEADS, ForecastHead, TokenHead
-from zoo.models.meta_transformer.tokenizers import MODALITY_TOKENIZERS, TOKENIZERS, encode_text
+from zoo.models.meta_transformer.model import MetaTransformerConfig, MetaTransformerNet
+from zoo.models.meta_transformer.tokenizers import MODALITY_TOKENIZERS, encode_text
 
 UNBATCHED_RANK = {"patch": 3, "tubelet": 4, "spectrogram": 1, "series": 2, "tabular": 1, "points": 2, "hyperspectral": 3}
-
-
-@dataclasses.dataclass
-class MetaTransformerConfig:
-    """Configuration of :class:`MetaTransformer` (defaults: the B/16 encoder with an ImageNet image head).
-
-    Args:
-        dim: token width (B/16: 768, L/14: 1024).
-        depth: encoder blocks (B/16: 12, L/14: 24).
-        num_heads: attention heads (B/16: 12, L/14: 16).
-        mlp_ratio: MLP width / dim.
-        freeze_encoder: keep the shared encoder frozen (the paper's setting).
-        modalities: modality name (see ``MODALITY_TOKENIZERS``) -> ``{"head": "classification" | "regression" |
-            "forecasting", "outputs": int, "tokenizer": {keyword arguments of its tokenizer}}``; forecasting also
-            takes ``"length"``, ``"horizon"`` and ``"channels"``.
-        lr: AdamW learning rate of the trained parts.
-        weight_decay: AdamW weight decay.
-        encoder_weights: an encoder file loaded at construction (official Meta-Transformer ``.pth``, OpenCLIP
-            checkpoint or a zoo encoder ``.safetensors``; see ``convert.py``); empty: random initialisation.
-    """
-
-    dim: int = 768
-    depth: int = 12
-    num_heads: int = 12
-    mlp_ratio: float = 4.0
-    freeze_encoder: bool = True
-    modalities: dict = dataclasses.field(default_factory=lambda: {"image": {"head": "classification", "outputs": 1000, "tokenizer": {}}})
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    encoder_weights: str = ""
-
-
-class MetaTransformerNet(nn.Module):
-    """Encoder + tokenizers + heads; ``forward(x, modality)`` -> the modality's head output."""
-
-    def __init__(self, cfg: MetaTransformerConfig) -> None:
-        super().__init__()
-        self.encoder = SharedEncoder(cfg.dim, cfg.depth, cfg.num_heads, cfg.mlp_ratio)
-        self.tokenizers, self.heads = nn.ModuleDict(), nn.ModuleDict()
-        for name, spec in cfg.modalities.items():
-            if name not in MODALITY_TOKENIZERS:
-                raise ValueError(f"modalities: unknown modality {name!r}; expected names from {sorted(MODALITY_TOKENIZERS)}")
-            kind, defaults = MODALITY_TOKENIZERS[name]
-            self.tokenizers[name] = TOKENIZERS[kind](cfg.dim, **{**defaults, **spec.get("tokenizer", {})})
-            head = spec.get("head", "classification")
-            if head not in HEADS:
-                raise ValueError(f"modalities.{name}.head: expected one of {HEADS}, received {head!r}")
-            if head == "forecasting":
-                self.heads[name] = ForecastHead(cfg.dim, spec["length"], spec["horizon"], spec["channels"])
-            else:
-                self.heads[name] = TokenHead(cfg.dim, spec["outputs"])
-        self.default_modality = next(iter(cfg.modalities))
-
-    def forward(self, x: Any, modality: str | None = None) -> torch.Tensor:
-        modality = modality or self.default_modality
-        if modality not in self.tokenizers:
-            raise ValueError(f"modality: expected one of {sorted(self.tokenizers)}, received {modality!r}")
-        tokens, padding = self.tokenizers[modality](x)
-        return self.heads[modality](self.encoder(tokens, padding))
 
 
 class MetaTransformer(ZooModule):
@@ -122,6 +60,27 @@ class MetaTransformer(ZooModule):
     def split_batch(batch: tuple) -> tuple[Any, torch.Tensor]:
         """``(x, y)``, or ``(*inputs, y)`` for modalities with several input tensors (graphs) -> ``(inputs, y)``."""
         return (batch[0] if len(batch) == 2 else tuple(batch[:-1])), batch[-1]
+
+    def evaluate_batch(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Metrics of a batch ``{modality: (x, y)}`` (graphs: ``(nodes, adjacency, y)``), per modality:
+        ``{modality}_accuracy`` (fraction) for classification heads, ``{modality}_mse`` for the others."""
+        metrics = {}
+        for modality, items in batch.items():
+            x, y = self.split_batch(items)
+            out = self.net(x, modality)
+            if self.config.modalities[modality].get("head", "classification") == "classification":
+                metrics[f"{modality}_accuracy"] = (out.argmax(1) == y).float().mean()
+            else:
+                metrics[f"{modality}_mse"] = (out.reshape(y.shape) - y).square().mean()
+        return metrics
+
+    @staticmethod
+    def batch_size_of(batch: Any) -> int:
+        """Samples in a batch ``{modality: (..., y)}``: the first modality's target count (evaluate one modality per
+        batch for exact sample weights)."""
+        if isinstance(batch, dict):
+            return int(next(iter(batch.values()))[-1].shape[0])
+        return ZooModule.batch_size_of(batch)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         total = 0.0

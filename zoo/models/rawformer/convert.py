@@ -10,13 +10,16 @@ the ViT bottleneck sits one level below the deepest, and the state_dict holds it
 (``trans_input.x_const`` / ``y_const``). Discriminator keys are ``_body.model.*`` (new-style spectral-norm
 parametrisation: ``parametrizations.weight.original`` and ``.0._u`` / ``.0._v``) and ``_head.{norm,net}.*``.
 Any configuration of the official constructor maps: the level count is read from the keys and
-:func:`infer_config` recovers the sizes from the shapes.
+:func:`infer_config` recovers the sizes from the shapes; :func:`official_config` adds what no shape shows
+(``vit_heads``, activations, ...) from the output directory's ``config.json``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -180,16 +183,31 @@ def infer_config(state: dict[str, torch.Tensor]) -> dict:
     }
 
 
-def _load_generator(gen: torch.nn.Module, path: Path) -> None:
+def _generator_state(gen: torch.nn.Module, path: Path) -> dict[str, torch.Tensor]:
+    """The official generator file at ``path`` in zoo's names, checked against ``gen``'s keys and shapes."""
     converted = convert_generator(read_official(path))
     expected = gen.state_dict()
     problems = sorted(set(expected) ^ set(converted)) or [k for k in expected if expected[k].shape != converted[k].shape]
     if problems:
         raise ValueError(
             f"official checkpoint {path.name} does not match this model's configuration (first differing keys: {problems[:4]}); "
-            "build the model with the official run's settings (zoo.models.rawformer.convert.infer_config reads them from the file)"
+            "build the model with the official run's settings (zoo.load(..., official=True) reads them from the file and the "
+            "run's config.json; zoo.models.rawformer.convert.official_config shows them)"
         )
-    gen.load_state_dict(converted, strict=True)
+    return converted
+
+
+def _both(states: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``{"ab": state, "ba": state}`` -> the state_dict of :class:`~zoo.models.rawformer.model.CycleGenerators`."""
+    return {f"{direction}.{k}": v for direction, state in states.items() for k, v in state.items()}
+
+
+def _run_generator_files(directory: Path, direction: str) -> tuple[Path, Path]:
+    """``(online, averaged)`` generator files of one direction in an official output directory (at least one exists)."""
+    online, averaged = directory / f"net_gen_{direction}.pth", directory / f"net_avg_gen_{direction}.pth"
+    if not online.exists() and not averaged.exists():
+        raise ValueError(f"official Rawformer directory {directory}: expected net_gen_{direction}.pth or net_avg_gen_{direction}.pth")
+    return online, averaged
 
 
 def load_official(model, path: str | Path) -> None:
@@ -199,18 +217,34 @@ def load_official(model, path: str | Path) -> None:
     ``net_avg_gen_*.pth`` for inference and the discriminators ``net_disc_*.pth`` for further training), or
     one generator file: a name containing ``gen_ba`` loads the B -> A direction, any other (``net_gen_ab.pth``,
     ``net_avg_gen_ab.pth``, ``net_encoder.pth``) the A -> B direction; with a single file the other direction
-    keeps its weights.
+    keeps the weights of the model's training copy.
+
+    The inference weights (the EMA copies, or the online generators when no EMA file exists or the model keeps no
+    EMA) enter through :meth:`~zoo.core.module.ZooModule.load_net_state`; with both kinds of file, the training copy
+    is then set to the online generators.
+
+    Args:
+        model: the module, built at the run's configuration (``zoo.load(..., official=True)`` does that).
+        path: the output directory or one generator file.
+
+    Raises:
+        ValueError: a generator file does not match the model's configuration, naming the differing keys; a
+            directory lacks a direction; a discriminator file does not match.
     """
     path = Path(path)
-    ema = model.net_ema.module if model.net_ema is not None else None
     if path.is_dir():
+        online, averaged = {}, {}
         for direction in ("ab", "ba"):
-            online, averaged = path / f"net_gen_{direction}.pth", path / f"net_avg_gen_{direction}.pth"
-            if not online.exists() and not averaged.exists():
-                raise ValueError(f"official Rawformer directory {path}: expected net_gen_{direction}.pth or net_avg_gen_{direction}.pth")
-            _load_generator(getattr(model.net, direction), online if online.exists() else averaged)
-            if ema is not None:
-                _load_generator(getattr(ema, direction), averaged if averaged.exists() else online)
+            online_file, averaged_file = _run_generator_files(path, direction)
+            gen = getattr(model.net, direction)
+            online[direction] = _generator_state(gen, online_file if online_file.exists() else averaged_file)
+            both = online_file.exists() and averaged_file.exists()
+            averaged[direction] = _generator_state(gen, averaged_file) if both else online[direction]
+        separate = any(averaged[d] is not online[d] for d in online)
+        model.load_net_state(_both(averaged if model.net_ema is not None else online))
+        if model.net_ema is not None and separate:
+            # the training copy is not the shipped net: it continues from the online generators
+            model.net.load_state_dict(_both(online), strict=True)
         for domain in ("a", "b"):
             disc_file = path / f"net_disc_{domain}.pth"
             if disc_file.exists() and domain in model.discriminators:
@@ -220,9 +254,9 @@ def load_official(model, path: str | Path) -> None:
                     raise ValueError(f"official discriminator {disc_file.name}: missing {missing[:4]}, unexpected {unexpected[:4]}")
         return
     direction = "ba" if "gen_ba" in path.name else "ab"
-    for net in (model.net, ema):
-        if net is not None:
-            _load_generator(getattr(net, direction), path)
+    state = {k: v.clone() for k, v in model.net.state_dict().items()}
+    state.update(_both({direction: _generator_state(getattr(model.net, direction), path)}))
+    model.load_net_state(state)
 
 
 OFFICIAL_ARGUMENTS = {
@@ -251,3 +285,64 @@ def config_from_official_args(args: dict) -> dict:
             raise ValueError(f"official Rawformer input_shape: expected a square training size, received {height}x{width}")
         out.update(channels=channels, image_size=height)
     return out
+
+
+RUN_CONFIG = "config.json"
+"""The official run configuration in an output directory (``Config.save``): ``generator.model_args``, data shapes."""
+
+
+def config_from_run(directory: Path) -> dict[str, Any]:
+    """RawformerConfig fields from an official output directory's ``config.json``; empty when it has none.
+
+    The generator's constructor arguments are ``generator.model_args`` (a top-level ``model_args`` holding generator
+    arguments is accepted too); the training shape is ``data.datasets[0].shape``.
+
+    Raises:
+        ValueError: the file is not valid JSON, or its generator is not ``vit-rawnet``.
+    """
+    path = directory / RUN_CONFIG
+    if not path.is_file():
+        return {}
+    try:
+        run = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: expected the official run's JSON configuration, received invalid JSON ({error})") from error
+    generator = run.get("generator") or {}
+    if generator.get("model", "vit-rawnet") != "vit-rawnet":
+        raise ValueError(f"{path}: expected generator.model 'vit-rawnet' (Rawformer), received {generator['model']!r}")
+    args = dict(generator.get("model_args") or {})
+    top = run.get("model_args") or {}
+    if not args and set(top) & set(OFFICIAL_ARGUMENTS):
+        args = {k: v for k, v in top.items() if k in OFFICIAL_ARGUMENTS or k in ("input_shape", "output_shape", "rawnet_num_heads")}
+    datasets = (run.get("data") or {}).get("datasets") or []
+    if "input_shape" not in args and datasets and datasets[0].get("shape"):
+        args["input_shape"] = list(datasets[0]["shape"])
+    return config_from_official_args(args)
+
+
+def official_config(path: Path) -> dict[str, Any]:
+    """Config fields of the Rawformer an official output directory or generator file holds.
+
+    Args:
+        path: an output directory (``net_gen_ab.pth`` or ``net_avg_gen_ab.pth``, optionally ``config.json``) or one
+            generator file.
+
+    Returns:
+        The run's ``config.json`` settings (directories only; e.g. ``vit_heads``, which no tensor shows), overridden
+        by what the generator's tensors show (:func:`infer_config`).
+
+    Raises:
+        ValueError: the file is no official Rawformer generator (naming what it lacks).
+    """
+    path = Path(path)
+    if path.is_dir():
+        from_run = config_from_run(path)
+        online, averaged = _run_generator_files(path, "ab")
+        path = online if online.exists() else averaged
+    else:
+        from_run = {}
+    try:
+        inferred = infer_config(read_official(path))
+    except KeyError as error:
+        raise ValueError(f"official Rawformer generator {path.name}: expected the key {error} (mapped to zoo's name), received a file without it (truncated, or another model's)") from error
+    return {**from_run, **inferred}

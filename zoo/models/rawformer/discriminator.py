@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.models.cyclegan.model import PatchGAN
+from zoo.nets.cyclegan import PatchGAN
 
 
 class FeatureQueue(nn.Module):

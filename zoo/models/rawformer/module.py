@@ -28,7 +28,7 @@ from zoo.core import checks
 from zoo.core.adversarial import AdversarialConfig, AdversarialModule
 from zoo.core.tiling import tiled_apply
 from zoo.losses.adversarial import interpolated_gradient_penalty, least_squares_loss
-from zoo.models.cyclegan.model import PatchGAN, ResnetGenerator, init_weights
+from zoo.nets.cyclegan import PatchGAN, ResnetGenerator, init_weights
 from zoo.models.rawformer.model import CycleGenerators, RawformerGenerator
 
 GENERATOR_FIELDS = (
@@ -36,14 +36,6 @@ GENERATOR_FIELDS = (
     "style_bias", "token", "vit_dim", "vit_heads", "vit_blocks", "vit_ffn", "vit_embed", "vit_act", "vit_norm", "vit_rezero",
     "n_ext", "output_act",
 )
-
-
-def _reconstruction(record: dict[str, Any]) -> str:
-    """The card's clause on stage 1's recorded reconstruction of held-out images ("" when not recorded)."""
-    rec = record.get("pretrain_reconstruction")
-    if not rec:
-        return ""
-    return f"; its reconstruction of the unmasked held-out camera-A images: PSNR {rec['psnr']:.2f} dB, SSIM {rec['ssim']:.3f}"
 
 
 @dataclasses.dataclass
@@ -79,12 +71,7 @@ class RawformerConfig(AdversarialConfig):
     g_betas: tuple[float, float] = (0.5, 0.99)
     d_lr: float = 1e-4
     d_betas: tuple[float, float] = (0.5, 0.99)
-    d_every: int = 1
-    d_grad_clip: float = 0.0
     ema_decay: float = 0.9999
-    normalize_terms: bool = False
-    r1_gamma: float = 0.0
-    r2_gamma: float = 0.0
     channels: int = 3
     image_size: int = 256
     generator: str = "rawformer"
@@ -161,11 +148,17 @@ class Rawformer(AdversarialModule):
         >>> a2 = model.predict(b, direction="ba")     # and back
     """
 
+    progress_metrics = ("psnr", "ssim")
     config_class = RawformerConfig
 
     def __init__(self, config: RawformerConfig | dict | None = None) -> None:
         super().__init__(config)
         cfg = self.config
+        if cfg.generator == "rawformer" and cfg.vit_dim % cfg.vit_heads:
+            raise ValueError(
+                f"vit_heads: expected a divisor of vit_dim = {cfg.vit_dim}, received {cfg.vit_heads} "
+                "(for an official run without its config.json, pass vit_heads=... to zoo.load)"
+            )
         if cfg.cycle_loss not in ("pixelwise", "l1"):
             raise ValueError(f"cycle_loss: expected 'pixelwise' or 'l1', received {cfg.cycle_loss!r}")
         self.net = CycleGenerators(build_generator(cfg), build_generator(cfg))
@@ -219,15 +212,8 @@ class Rawformer(AdversarialModule):
                 x = x.astype(np.float32) / scale
             tensor, _ = self.prepare_input(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(2, 0, 1))
             return tensor, {"kind": "numpy"}
-        if not isinstance(x, torch.Tensor):
-            raise ValueError(f"raw image: expected a tensor, numpy array, PIL image or file path, received {checks.describe(x)}")
-        if x.ndim not in (3, 4) or x.shape[-3] != channels:
-            raise ValueError(f"raw image: expected shape ({channels}, H, W) or (N, {channels}, H, W), received {checks.describe(x)}")
-        checks.check_floating(x, "raw image")
-        checks.check_not_empty(x, "raw image")
-        checks.check_finite(x, "raw image")
-        checks.check_range(x, 0.0, 1.0, "raw image (normalised by black and white level)")
-        return (x if x.ndim == 4 else x[None]).float(), {"kind": "tensor", "batched": x.ndim == 4}
+        batch, batched = checks.check_image_batch(x, channels, "raw image", "normalised by black and white level")
+        return batch, {"kind": "tensor", "batched": batched}
 
     @torch.no_grad()
     def predict(self, x: Any, direction: str = "ab") -> Any:
@@ -300,110 +286,6 @@ class Rawformer(AdversarialModule):
                 lambda: norm.rezero_residual_layer_norm_fused(tokens, update, alpha, ln_w, ln_b),
             ),
         ]
-
-    @staticmethod
-    def _limitations(record: dict[str, Any] | None) -> str:
-        """A warning for the card when the recorded evaluation does not beat the identity mapping."""
-        identity = next((v for k, v in (record or {}).get("baselines", {}).items() if k.startswith("identity")), None)
-        if not identity:
-            return ""
-        lost = [m.upper() for m in ("psnr", "ssim") if m in identity and record["metrics"].get(m, 0.0) <= identity[m]]
-        if not lost:
-            return ""
-        return (
-            f"**Limitation: at this training budget the checkpoint does not beat the identity mapping on {' and '.join(lost)}** "
-            "(see the evaluation table): passing camera A's image through unchanged scores as well or better.\n\n"
-        )
-
-    @staticmethod
-    def _identity_note(cfg: RawformerConfig) -> str:
-        """Why the tiny recipe turns the official identity term down, when it does."""
-        if cfg.w_identity >= RawformerConfig.w_identity:
-            return ""
-        return (
-            f"**Deviation: identity loss at {cfg.w_identity:g} of the cycle weight instead of the official "
-            f"{RawformerConfig.w_identity:g}.** The two cameras differ mostly in colour and exposure. At this budget the "
-            "generator cannot yet tell their images apart, and the official identity loss (L1 of `G_ab(b)` against `b`) "
-            "then holds its output at camera A's colour: with it, the same recipe does not beat the identity mapping "
-            "(the ablation and its command are in `recipes/rawformer/tiny.yaml`). `paper.yaml` keeps 0.5.\n\n"
-        )
-
-    @staticmethod
-    def _colour_table(record: dict[str, Any] | None) -> str:
-        """The recorded mean R, G, B of the held-out images: where the output's colour and exposure land between the
-        cameras' (SSIM barely sees a global colour shift, so the metrics alone do not show it)."""
-        means = (record or {}).get("channel_means")
-        if not means:
-            return ""
-        # zoo/checkpoints.json sorts keys: put the input first and the ground truth last.
-        order = sorted(means, key=lambda name: (not name.startswith("camera A"), name.startswith("camera B"), name))
-        rows = "\n".join(f"| {name} | " + " | ".join(f"{m:.3f}" for m in means[name]) + " |" for name in order)
-        source, target = means[order[0]], means[order[-1]]
-        shares = [
-            f"{100 * (out - a) / (b - a):.0f}%"
-            for name in order[1:-1]
-            for out, a, b in zip(means[name], source, target)
-            if abs(b - a) > 1e-6
-        ]
-        moved = f" The output's means cover {', '.join(shares)} (R, G, B) of the way from camera A's to camera B's." if len(order) == 3 else ""
-        return (
-            f"Mean R, G, B of the {record['eval_dataset']['num_samples']} held-out images:{moved}\n\n"
-            f"| image | R | G | B |\n|---|---|---|---|\n{rows}\n\n"
-        )
-
-    def card_notes(self, record: dict[str, Any] | None = None) -> str:
-        cfg = self.config
-        paper = RawformerConfig()
-        changed = [
-            f"| `{f.name}` | {getattr(paper, f.name)} | {getattr(cfg, f.name)} |"
-            for f in dataclasses.fields(cfg)
-            if f.name not in ("pretrained", "tile", "tile_overlap") and getattr(paper, f.name) != getattr(cfg, f.name)
-        ]
-        scaled = "\n".join(["| setting | paper / official code | this checkpoint |", "|---|---|---|", *changed]) if changed else "None."
-        stages = ""
-        if record and record.get("pretrain_steps"):
-            stages = (
-                f"Stage 1, masked-autoencoder pre-training (`recipes/rawformer/pretrain_tiny.yaml`): {record['pretrain_steps']} steps, "
-                f"{record['pretrain_seconds']:.0f} s{_reconstruction(record)}. Stage 2, translation (`recipes/rawformer/tiny.yaml`): {record['train_steps']} steps, "
-                f"{record['train_seconds']:.0f} s. The CycleGAN baseline (`recipes/rawformer/cyclegan_tiny.yaml`): "
-                f"{record['baseline_seconds']:.0f} s.\n\n"
-            )
-        identity = f"identity L1 at {cfg.w_identity:g} of it" if cfg.w_identity > 0 else "no identity loss (official: L1 at 0.5 of it)"
-        return f"""## Method
-{stages}{self._limitations(record)}{self._identity_note(cfg)}{self._colour_table(record)}As the official code (a UVCGAN v2 fork): a masked autoencoder (patches masked with probability 0.4) pre-trains one
-generator on both cameras' images and initialises both generators; then CycleGAN-style training with LSGAN against
-two discriminators (PatchGAN body, batch head judging each batch next to a queue of {cfg.queue_size} cached rows of past
-features), cycle loss `L1 + VGG + {cfg.w_cycle_ssim:g} (1 - SSIM)` at weight {cfg.w_cycle:g}, {identity}, a zero-centred gradient penalty ({cfg.gp_lambda:g}) at real/fake interpolations, generator EMA
-({cfg.ema_decay:g}; the shipped weights are the EMA), Adam {cfg.g_lr:g} / {cfg.d_lr:g} with betas {tuple(cfg.g_betas)}.
-
-## Settings scaled down from the paper for this checkpoint
-{scaled}
-
-## Where the official code and the paper differ (zoo follows the code)
-- The cycle loss's "MS-SSIM" term is single-scale SSIM (11x11 Gaussian window, sigma 1.5) in the official code; zoo uses
-  kornia's SSIM with the same window.
-- The official VGG term of the cycle loss runs under `torch.no_grad`, so it adds nothing to the gradient;
-  `cycle_vgg_grad=False` (default) keeps that; the tiny recipe skips computing it (`w_cycle_vgg: 0`).
-- Condensed-query attention uses a fixed temperature `1/sqrt(C)`; `rawnet_num_heads` is never used by the official forward.
-
-## Differences from the official model
-- Any input size: the official generator is locked to the resolution it was built for (its ViT position buffers);
-  zoo's rebuilds the position grid for the input's size by the official formula (identical at the built size), takes
-  sides that are multiples of 64 directly, pads other sizes (reflection) and tiles images larger than
-  `tile` = {cfg.tile} px with {cfg.tile_overlap} px overlap, blended linearly.
-- The U-Net levels are flat lists instead of the nested `inner_module` chain: `zoo.load("rawformer_base",
-  weights="path/to/run", official=True)` maps the official files (`net_gen_ab.pth`, `net_avg_gen_*.pth`,
-  `net_disc_*.pth`); the parity test reproduces the official generator's outputs to 1e-5. The authors have released
-  no weights (their README's to-do list), so no official checkpoint can be shipped or converted for you.
-- The attention is computed with two `scaled_dot_product_attention` calls instead of materialised attention matrices
-  (same values; less memory).
-
-## Data
-Two simulated cameras made with zoo's inverse ISP from photographs that scikit-image and scikit-learn bundle: the raw
-images are 3-channel (R, mean of the greens, B) at half the sensor resolution, normalised by black and white level, as the
-official loader reads its PNGs. Training pairs are unpaired; evaluation uses paired captures of held-out scenes.
-For real data, `zoo.data.raw_to_raw.UnpairedImageFolderDataModule` reads the CycleGAN layout (`trainA`, `trainB`,
-`testA`, `testB`) of the NUS multi-camera and Samsung S9 / iPhone X sets."""
 
     # ---------------------------------------------------------------- training
     def setup(self, stage: str) -> None:
@@ -496,11 +378,3 @@ For real data, `zoo.data.raw_to_raw.UnpairedImageFolderDataModule` reads the Cyc
             "identity_psnr": peak_signal_noise_ratio(a, b, data_range=1.0, dim=(1, 2, 3)),
             "identity_ssim": structural_similarity_index_measure(a, b, data_range=1.0),
         }
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        for key, value in self.evaluate_batch(batch).items():
-            self.log(f"val/{key}", value, prog_bar=key in ("psnr", "ssim"), batch_size=batch["a"].shape[0])
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        for key, value in self.evaluate_batch(batch).items():
-            self.log(f"test/{key}", value, batch_size=batch["a"].shape[0])

@@ -19,12 +19,18 @@ Two official layouts load:
      odd, so this is exact);
   4. the model must use ``conventions="tf"`` (TF1 resizes, ``upscale_four`` flow upsampling, SAME transposed
      convolutions), which :func:`load_official` sets up.
+
+Besides a file, a port run directory loads: the one holding its ``train.yml`` / ``test.yml`` and the checkpoints
+``train/ckpt/G_iter<N>.pth`` (the highest ``N`` is read). :func:`official_config` reads the architecture (SRNet's
+``nf`` and ``nb``, FNet's width, the scale, BD or BI, port or TF conventions) from the tensors, and from the run's
+YAML (``scale``, ``dataset.degradation.type``, ``model.generator.nf`` / ``nb``) what the tensors do not show.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,19 +88,147 @@ def convert_tf(variables: dict[str, np.ndarray | torch.Tensor]) -> dict[str, tor
     return out
 
 
-def load_official(model, path: str | Path) -> None:
-    """Load a port state_dict (``.pth`` / ``.safetensors``) or an exported TF variable dictionary (``.npz`` /
-    ``.safetensors`` with slim names) into a :class:`~zoo.models.tecogan.module.TecoGAN`.
+RUN_CONFIGS = ("train.yml", "test.yml")
+"""The port's run configuration files, in the order they are read."""
+_CHECKPOINT = re.compile(r"^G_iter(\d+)\.(pth|safetensors)$")
+_PORT_BLOCK = re.compile(r"^srnet\.resblocks\.(\d+)\.")
+_TF_BLOCK = re.compile(r"^generator/generator_unit/resblock_(\d+)/")
 
-    For a TF export the model's generator is rebuilt with ``conventions="tf"`` first.
+
+def run_config(directory: Path) -> dict[str, Any]:
+    """The YAML configuration of a TecoGAN-PyTorch run directory (``train.yml``, else ``test.yml``); empty when none.
+
+    Raises:
+        ValueError: the file is not valid YAML.
+    """
+    import yaml
+
+    for name in RUN_CONFIGS:
+        path = directory / name
+        if path.is_file():
+            try:
+                return yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as error:
+                raise ValueError(f"{path}: expected the port's YAML run configuration, received invalid YAML ({error})") from error
+    return {}
+
+
+def generator_file(path: Path) -> Path:
+    """The generator checkpoint ``path`` names: the file itself, or in a run directory the ``G_iter<N>`` file with
+    the highest ``N`` (anywhere below it, e.g. ``train/ckpt/``), else its only ``.pth`` / ``.safetensors`` / ``.npz``.
+
+    Raises:
+        ValueError: a directory with no generator checkpoint, or several candidates and no ``G_iter<N>`` file.
+    """
+    if not path.is_dir():
+        return path
+    iterations = [(int(m.group(1)), f) for f in path.rglob("G_iter*") if (m := _CHECKPOINT.match(f.name))]
+    if iterations:
+        return max(iterations)[1]
+    files = sorted(f for suffix in ("pth", "safetensors", "npz") for f in path.glob(f"*.{suffix}"))
+    if len(files) == 1:
+        return files[0]
+    raise ValueError(
+        f"TecoGAN run directory {path}: expected a generator checkpoint train/ckpt/G_iter<N>.pth (or a single .pth / "
+        f".safetensors / .npz file), received {[f.name for f in files] or 'none'}"
+    )
+
+
+def read_state(path: str | Path) -> dict:
+    """The tensors of a port state_dict or an exported TF variable dictionary (file or run directory)."""
+    path = generator_file(Path(path))
+    return read_tf_export(path) if path.suffix == ".npz" else read_official(path)
+
+
+def config_from_state(state: dict) -> dict[str, Any]:
+    """The :class:`~zoo.models.tecogan.module.TecoGANConfig` fields a generator state determines.
+
+    Args:
+        state: a port state_dict or an exported TF variable dictionary.
+
+    Returns:
+        ``conventions``; ``nf``, ``nb``, ``fnet_width`` and ``scale`` where their tensors are present; for port files
+        ``degradation`` (BD keeps its bicubic kernel buffers, BI has none). Nothing for a state of another model.
+    """
+    if is_tf_export(state):
+        state = {k.split(":")[0]: v for k, v in state.items()}
+        conv_in, fnet_in = "generator/generator_unit/input_stage/conv/Conv/weights", "fnet/autoencode_unit/encoder_1/conv_1/Conv/weights"
+        out: dict[str, Any] = {"conventions": "tf"}
+        blocks = {int(m.group(1)) for m in map(_TF_BLOCK.match, state) if m}
+        if conv_in in state:  # HWIO
+            in_ch, out_ch = np.shape(state[conv_in])[2:]
+            out.update(nf=int(out_ch), scale=int(round((in_ch / 3 - 1) ** 0.5)))
+        if blocks:
+            out["nb"] = max(blocks)
+        if fnet_in in state:
+            out["fnet_width"] = int(np.shape(state[fnet_in])[3])
+        return out
+    if not any(k.startswith(("srnet.", "fnet.")) for k in state):
+        return {}
+    out = {"conventions": "port", "degradation": "BD" if "srnet.upsample_func.kernels" in state or "upsample_func.kernels" in state else "BI"}
+    blocks = {int(m.group(1)) for m in map(_PORT_BLOCK.match, state) if m}
+    if "srnet.conv_in.0.weight" in state:
+        out_ch, in_ch = state["srnet.conv_in.0.weight"].shape[:2]
+        out.update(nf=int(out_ch), scale=int(round((in_ch / 3 - 1) ** 0.5)))
+    if blocks:
+        out["nb"] = max(blocks) + 1
+    if "fnet.encoder1.0.weight" in state:
+        out["fnet_width"] = int(state["fnet.encoder1.0.weight"].shape[0])
+    return out
+
+
+def config_from_run(run: dict[str, Any]) -> dict[str, Any]:
+    """TecoGANConfig fields from a port run's YAML (``scale``, ``dataset.degradation.type``, ``model.generator``).
+
+    Raises:
+        ValueError: the run's generator is not the port's ``FRNet``.
+    """
+    out: dict[str, Any] = {}
+    generator = (run.get("model") or {}).get("generator") or {}
+    if generator.get("name", "FRNet") != "FRNet":
+        raise ValueError(f"TecoGAN-PyTorch run configuration: expected model.generator.name 'FRNet', received {generator['name']!r}")
+    for key in ("nf", "nb"):
+        if key in generator:
+            out[key] = int(generator[key])
+    if "scale" in run:
+        out["scale"] = int(run["scale"])
+    degradation = ((run.get("dataset") or {}).get("degradation") or {}).get("type")
+    if degradation:
+        out["degradation"] = str(degradation)
+    return out
+
+
+def official_config(path: Path) -> dict[str, Any]:
+    """Config fields of the generator an official file or port run directory holds.
+
+    Args:
+        path: a port ``.pth`` / ``.safetensors``, an exported TF ``.npz`` / ``.safetensors``, or a port run directory.
+
+    Returns:
+        The run YAML's fields (for a directory), overridden by what the tensors show (see :func:`config_from_state`).
     """
     path = Path(path)
-    state = read_tf_export(path) if path.suffix == ".npz" else read_official(path)
+    from_run = config_from_run(run_config(path)) if path.is_dir() else {}
+    return {**from_run, **config_from_state(read_state(path))}
+
+
+def load_official(model, path: str | Path) -> None:
+    """Load a port state_dict (``.pth`` / ``.safetensors``), an exported TF variable dictionary (``.npz`` /
+    ``.safetensors`` with slim names) or a port run directory into a :class:`~zoo.models.tecogan.module.TecoGAN`.
+
+    For a TF export the model's generator is rebuilt with ``conventions="tf"`` first when it is not built so.
+
+    Args:
+        model: the module, built at the file's configuration (``zoo.load(..., official=True)`` does that).
+        path: the file or run directory.
+
+    Raises:
+        ValueError: keys or shapes differ (another size or model), naming them.
+    """
+    state = read_state(path)
     if is_tf_export(state):
-        model.use_conventions("tf")
+        if model.config.conventions != "tf":
+            model.use_conventions("tf")
         state = convert_tf(state)
         state.update({k: v for k, v in model.net.state_dict().items() if k.endswith("kernels")})
-    state = match_state_dict(state, model.net)
-    model.net.load_state_dict(state, strict=True)
-    if model.inference_net is not model.net:
-        model.inference_net.load_state_dict(state, strict=True)
+    model.load_net_state(match_state_dict(state, model.net))

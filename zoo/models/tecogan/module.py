@@ -86,11 +86,6 @@ class TecoGANConfig(AdversarialConfig):
     g_betas: tuple[float, float] = (0.9, 0.999)
     d_lr: float = 5e-5
     d_betas: tuple[float, float] = (0.9, 0.999)
-    d_every: int = 1
-    d_grad_clip: float = 0.0
-    normalize_terms: bool = False
-    r1_gamma: float = 0.0
-    r2_gamma: float = 0.0
 
 
 class VGGFeatures(torch.nn.Module):
@@ -158,6 +153,10 @@ class TecoGAN(AdversarialModule):
     def example_input(self, batch_size: int = 1) -> torch.Tensor:
         """Three-frame LR clips (N, 3, 3, 16, 16)."""
         return torch.rand(batch_size, 3, 3, 16, 16, generator=torch.Generator().manual_seed(0)).to(self.device)
+
+    def example_predict_input(self) -> torch.Tensor:
+        """One three-frame LR clip (T, 3, H, W) in [0, 1], as ``predict`` takes it."""
+        return self.example_input(1)[0]
 
     def example_calls(self, batch_size: int = 1) -> list[tuple[tuple, dict[str, Any]]]:
         """One frame continuing a stream (``lr``, ``lr_prev``, ``hr_prev``): it reaches SRNet and, through the warp,
@@ -385,8 +384,3 @@ class TecoGAN(AdversarialModule):
         update = self._d_distance < self.config.d_update_threshold
         self.log(f"d/{name}/updated", float(update), on_step=True, on_epoch=True, sync_dist=True)
         return update
-
-    def card_notes(self) -> str:
-        from zoo.models.tecogan.weights import CARD_NOTES
-
-        return CARD_NOTES

@@ -8,6 +8,8 @@ import timm
 import torch
 import torch.nn.functional as F
 
+from zoo.models.unem.specs import BACKBONE_NAME
+
 
 def build_backbone(num_classes: int = 20) -> torch.nn.Module:
     """timm ``resnet10t`` for 1-channel 28x28 digits."""
@@ -50,7 +52,7 @@ def load_backbone(name: str = "unem_gaussian", weights: str | None = None) -> to
     """The shipped (hash-checked) backbone of a UNEM checkpoint, in eval mode, for ``extract_features``.
 
     Args:
-        name: the registered UNEM model whose weights folder holds ``backbone.safetensors``.
+        name: the registered UNEM model whose weights folder holds the backbone (``BACKBONE_NAME``).
         weights: a local weights directory instead of the shipped / Hub copy.
     """
     from safetensors.torch import load_file
@@ -59,9 +61,9 @@ def load_backbone(name: str = "unem_gaussian", weights: str | None = None) -> to
     from zoo.registry import checkpoint_record
 
     directory, source = resolve_weights(name, weights)
-    record = checkpoint_record(name)
-    if source != "local" and record:
-        verify_files(directory, {"backbone.safetensors": record["sha256"]["backbone.safetensors"]})
+    record = checkpoint_record(name) if source != "local" else None
+    if record:
+        verify_files(directory, {BACKBONE_NAME: record.sha256[BACKBONE_NAME]})
     backbone = build_backbone()
-    backbone.load_state_dict(load_file(str(directory / "backbone.safetensors")), strict=True)
+    backbone.load_state_dict(load_file(str(directory / BACKBONE_NAME)), strict=True)
     return backbone.eval()

@@ -72,6 +72,7 @@ class UNEM(ZooModule):
         >>> out["labels"]
     """
 
+    progress_metrics = ("accuracy",)
     config_class = UNEMConfig
 
     def __init__(self, config: UNEMConfig | dict | None = None) -> None:
@@ -195,9 +196,10 @@ class UNEM(ZooModule):
         self.log("train/accuracy", (u.argmax(-1) == batch["query_labels"]).float().mean())
         return loss
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def evaluate_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Query accuracy of a batch of tasks."""
         u = self(batch["support"], batch["support_labels"], batch["query"])
-        self.log("val/accuracy", (u.argmax(-1) == batch["query_labels"]).float().mean(), prog_bar=True)
+        return {"accuracy": (u.argmax(-1) == batch["query_labels"]).float().mean()}
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)

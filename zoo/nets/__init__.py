@@ -1,0 +1,1 @@
+"""Shared networks that are no paper of their own: CycleGAN's ResNet generator and PatchGAN (``cyclegan``)."""
