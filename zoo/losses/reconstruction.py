@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.losses.perceptual import feature_mse, vgg19_features
+from zoo.losses.perceptual import feature_mse
+from zoo.nets.frozen import vgg19_features
 
 
 class PixelWiseLoss(nn.Module):

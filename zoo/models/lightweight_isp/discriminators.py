@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from zoo.losses.perceptual import build_frozen, vgg19_features
+from zoo.nets.frozen import build_frozen, vgg19_features
 
 ALEXNET_SLICE_ENDS = (2, 5, 8, 10, 12)
 """LPIPS AlexNet slices of ``torchvision.models.alexnet().features``: relu1..relu5 (64, 192, 384, 256, 256 ch)."""
@@ -27,7 +27,7 @@ class LumaContentFeatures(nn.Module):
     """Content features: Lab L / 100 replicated to 3 channels, MatConvNet VGG preprocessing, VGG-19 up to ``layer``.
 
     Args:
-        layer: a key of :data:`zoo.losses.perceptual.VGG19_LAYER_INDEX` (``"relu5_4"`` in the paper).
+        layer: a key of :data:`zoo.nets.frozen.VGG19_LAYER_INDEX` (``"relu5_4"`` in the paper).
         weights: torchvision VGG-19 state_dict file (``features.*`` keys); None: seeded random init.
         seed: seed of the random init.
     """

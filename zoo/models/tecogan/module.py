@@ -20,13 +20,13 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 from safetensors.torch import load_file
 
 from zoo.core import checks
 from zoo.core.adversarial import AdversarialConfig, AdversarialModule
 from zoo.losses.video import charbonnier, cosine_feature_loss, feature_matching_loss
 from zoo.models.tecogan.model import FRNet, SpatioTemporalDiscriminator, triplet_input
+from zoo.nets.frozen import VGG19Taps
 from zoo.ops.warp import backward_warp
 
 STAGES = ("frvsr", "tecogan")
@@ -86,32 +86,6 @@ class TecoGANConfig(AdversarialConfig):
     g_betas: tuple[float, float] = (0.9, 0.999)
     d_lr: float = 5e-5
     d_betas: tuple[float, float] = (0.9, 0.999)
-
-
-class VGGFeatures(torch.nn.Module):
-    """Frozen VGG-19 activations at ``layers`` (ImageNet normalisation), for the cosine feature loss."""
-
-    def __init__(self, layers: tuple[int, ...], weights: str | None, seed: int) -> None:
-        super().__init__()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            vgg = torchvision.models.vgg19(weights=None)
-        if weights:
-            from zoo.core.convert import read_official
-
-            vgg.load_state_dict(read_official(weights), strict=False)
-        self.features = vgg.features[: max(layers) + 1].eval().requires_grad_(False)
-        self.layers = set(layers)
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out, feats = (x - self.mean) / self.std, []
-        for i, layer in enumerate(self.features):
-            out = layer(out)
-            if i in self.layers:
-                feats.append(out)
-        return feats
 
 
 class TecoGAN(AdversarialModule):
@@ -292,15 +266,15 @@ class TecoGAN(AdversarialModule):
     # ----------------------------------------------------------------- training
     def on_fit_start(self) -> None:
         if self.config.init_weights and int(self.generator_steps) == 0:
-            self.net.load_state_dict(load_file(self.config.init_weights), strict=True)
+            self.load_net_state(load_file(self.config.init_weights))
 
     def discriminators_active(self) -> bool:
         return self.config.stage == "tecogan"
 
-    def _vgg(self) -> VGGFeatures:
+    def _vgg(self) -> VGG19Taps:
         if "_vgg_features" not in self.__dict__:  # not a submodule: never saved, built on first use
             cfg = self.config
-            self.__dict__["_vgg_features"] = VGGFeatures(tuple(cfg.feature_layers), cfg.vgg_weights, cfg.feature_seed).to(self.device)
+            self.__dict__["_vgg_features"] = VGG19Taps(tuple(cfg.feature_layers), cfg.vgg_weights, cfg.feature_seed).to(self.device)
         return self.__dict__["_vgg_features"]
 
     def _sequence(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
