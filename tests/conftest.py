@@ -11,6 +11,7 @@ PARITY = SHARED / "parity"
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "compile: runs torch.compile (slow on CPU)")
+    config.addinivalue_line("markers", "slow: over 30 s (the wheel built, installed and run in a fresh venv); run by default, skip with -m 'not slow'")
     config.addinivalue_line("markers", "huge: builds a preset over zoo.registry.HUGE_PARAMS parameters (opt in: pytest -m huge)")
 
 

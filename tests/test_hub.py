@@ -1,6 +1,8 @@
 """Weights resolution: shipped copy, Hugging Face cache offline, tampering, corrupt files, clear errors."""
 
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,7 +10,7 @@ import torch
 import zoo
 from zoo import hub
 from zoo.hub import ChecksumError, WeightsNotFoundError
-from zoo.registry import checkpoint_record
+from zoo.registry import checkpoint_record, get_spec, resolve_class
 
 NAME = "lightweight_isp_efficient"
 
@@ -41,7 +43,7 @@ def test_tampered_config_refused(shipped):
 
 def test_corrupt_local_directory_refused(tmp_path):
     model = zoo.create(NAME)
-    model.save_pretrained(tmp_path)
+    model.save_pretrained(tmp_path, manifest=False)  # without a manifest: the files' own checks
     (tmp_path / "model.safetensors").write_bytes((tmp_path / "model.safetensors").read_bytes()[:100])
     with pytest.raises(ValueError, match="valid safetensors"):
         zoo.load(NAME, weights=tmp_path)
@@ -57,22 +59,26 @@ def test_local_directory_must_hold_weights(tmp_path):
 
 def test_config_of_another_architecture_refused(tmp_path):
     model = zoo.create(NAME)
-    model.save_pretrained(tmp_path)
+    model.save_pretrained(tmp_path, manifest=False)
     text = (tmp_path / "config.json").read_text().replace("zoo.models.lightweight_isp.module:LightweightISP", "os:system")
     (tmp_path / "config.json").write_text(text)
     with pytest.raises(ValueError, match="expected architecture"):
         zoo.load(NAME, weights=tmp_path)
 
 
-def _seed_hf_cache(cache, repo_id, files):
-    """Lay files out as huggingface_hub's cache does: blobs, refs/main, snapshots/<commit>/<file>."""
-    commit = "0123456789abcdef0123456789abcdef01234567"
+PINNED = "0123456789abcdef0123456789abcdef01234567"
+NEWER = "89abcdef0123456789abcdef0123456789abcdef"
+
+
+def _seed_hf_cache(cache, repo_id, files, commit=PINNED, ref="main"):
+    """Lay files out as huggingface_hub's cache does: blobs, refs/<ref> (None: no ref), snapshots/<commit>/<file>."""
     repo = cache / f"models--{repo_id.replace('/', '--')}"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    if ref:
+        (repo / "refs" / ref).write_text(commit)
     snapshot = repo / "snapshots" / commit
     snapshot.mkdir(parents=True)
-    (repo / "blobs").mkdir()
+    (repo / "blobs").mkdir(exist_ok=True)
     for path in files:
         blob = repo / "blobs" / hub.sha256_file(path)
         shutil.copy(path, blob)
@@ -124,3 +130,326 @@ def test_hub_copy_is_hash_checked(offline_cache, tmp_path):
     _seed_hf_cache(offline_cache, spec.hub_repo, [damaged / f for f in record.sha256])
     with pytest.raises(ChecksumError):
         zoo.load(NAME)
+
+
+# ---------------------------------------------------------------- pinned Hub revisions
+
+
+@pytest.fixture
+def pinned(offline_cache, monkeypatch):
+    """NAME's spec pinned at the commit PINNED, and its shipped files (the record's, that revision's)."""
+    import dataclasses
+
+    from zoo.registry import REGISTRY
+
+    record = checkpoint_record(NAME)
+    if not record:
+        pytest.skip("no shipped checkpoint recorded yet")
+    spec = dataclasses.replace(zoo.registry.get_spec(NAME), hub_revision=PINNED)
+    monkeypatch.setitem(REGISTRY._all(), NAME, spec)
+    return spec, {f: hub.REPO_ROOT / "weights" / NAME / f for f in record.sha256}
+
+
+def _edited(path, tmp_path):
+    """A copy of ``path`` (same name) with a line appended: a card edited on the Hub."""
+    edited = tmp_path / "edited" / path.name
+    edited.parent.mkdir(exist_ok=True)
+    edited.write_text(path.read_text() + "\nEdited on the Hub.\n")
+    return edited
+
+
+def _same_outputs(model, reference):
+    x = model.example_input()
+    with torch.no_grad():
+        return torch.equal(model(x), reference(x))
+
+
+def test_load_at_the_pinned_revision_whatever_main_holds(pinned, offline_cache, tmp_path):
+    spec, files = pinned
+    _seed_hf_cache(offline_cache, spec.hub_repo, list(files.values()), commit=PINNED, ref=None)
+    # main moved on: a commit that edits the card and replaces the weights
+    other = zoo.create(NAME).save_pretrained(tmp_path / "other", manifest=False)
+    _seed_hf_cache(offline_cache, spec.hub_repo, [other / "model.safetensors", other / "config.json", _edited(files["README.md"], tmp_path)], commit=NEWER)
+    reference = zoo.load(NAME, weights=hub.REPO_ROOT / "weights" / NAME)
+    assert _same_outputs(zoo.load(NAME), reference)  # the pinned revision, checked against its record
+    assert _same_outputs(zoo.load(NAME, revision=PINNED), reference)
+    newer = zoo.load(NAME, revision="main")  # asked for explicitly: another revision, as the Hub serves it
+    assert _same_outputs(newer, zoo.load(NAME, weights=other))
+
+
+def test_edited_card_in_the_pinned_snapshot_does_not_break_loading(pinned, offline_cache, tmp_path):
+    spec, files = pinned
+    seeded = [p for f, p in files.items() if f != "README.md"] + [_edited(files["README.md"], tmp_path)]
+    _seed_hf_cache(offline_cache, spec.hub_repo, seeded, commit=PINNED)
+    assert _same_outputs(zoo.load(NAME), zoo.load(NAME, weights=hub.REPO_ROOT / "weights" / NAME))
+
+
+def test_only_weights_and_config_are_needed_from_the_hub(pinned, offline_cache):
+    spec, files = pinned
+    _seed_hf_cache(offline_cache, spec.hub_repo, [files["model.safetensors"], files["config.json"]], commit=PINNED)
+    zoo.load(NAME)  # no card, no image in the cache
+
+
+def test_tampered_weights_at_the_pinned_revision_refused(pinned, offline_cache, tmp_path):
+    spec, files = pinned
+    damaged = tmp_path / "damaged" / "model.safetensors"
+    damaged.parent.mkdir()
+    damaged.write_bytes(files["model.safetensors"].read_bytes()[:-4] + b"\0\0\0\0")
+    _seed_hf_cache(offline_cache, spec.hub_repo, [damaged, files["config.json"]], commit=PINNED)
+    with pytest.raises(ChecksumError, match=f"{PINNED}/model.safetensors: expected sha256"):
+        zoo.load(NAME)
+
+
+def test_local_files_only_with_nothing_cached(pinned, tmp_path, monkeypatch):
+    import huggingface_hub
+    import huggingface_hub.constants as constants
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("local_files_only=True asked the Hub")
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", no_network)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_network)
+    spec, _ = pinned
+    with pytest.raises(WeightsNotFoundError) as info:
+        zoo.load(NAME, local_files_only=True)
+    message = str(info.value)
+    assert "local_files_only=True" in message and f"`hf download {spec.hub_repo} model.safetensors config.json --revision {PINNED}`" in message
+    assert "weights=" in message
+
+
+def test_a_revision_other_than_the_shipped_one_skips_the_shipped_copy(offline_cache, monkeypatch):
+    monkeypatch.setattr(hub, "SHIPPED_WEIGHTS", hub.REPO_ROOT / "weights")
+    if not checkpoint_record(NAME):
+        pytest.skip("no shipped checkpoint recorded yet")
+    zoo.load(NAME)  # main: the shipped copy
+    with pytest.raises(WeightsNotFoundError, match=f"that copy is revision 'main'.*revision '{NEWER}'"):
+        zoo.load(NAME, revision=NEWER)
+
+
+def test_download_fetches_only_what_loading_needs_at_the_pinned_revision(pinned, offline_cache, monkeypatch):
+    """Online (the Hub faked): one metadata request for the weights at the revision, then one snapshot_download
+    restricted to model.safetensors and config.json."""
+    import huggingface_hub
+    import huggingface_hub.constants as constants
+
+    spec, files = pinned
+    calls = []
+
+    def metadata(url, **kwargs):
+        calls.append(("metadata", url, kwargs))
+
+    def snapshot_download(repo_id, **kwargs):
+        calls.append(("snapshot", repo_id, kwargs))
+        wanted = [p for f, p in files.items() if f in kwargs["allow_patterns"]]
+        return str(_seed_hf_cache(offline_cache, repo_id, wanted, commit=kwargs["revision"]))
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", metadata)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    zoo.load(NAME)
+    (_, url, meta), (_, repo_id, kwargs) = calls
+    assert url.endswith(f"/{spec.hub_repo}/resolve/{PINNED}/model.safetensors") and meta["timeout"] <= 2
+    assert repo_id == spec.hub_repo and kwargs["revision"] == PINNED and kwargs["allow_patterns"] == ["model.safetensors", "config.json"]
+    calls.clear()
+    zoo.load(NAME)  # now cached: no request at all
+    assert calls == []
+
+
+def test_edited_shipped_card_breaks_neither_load_nor_hides_from_card(shipped):
+    (shipped / "README.md").write_text((shipped / "README.md").read_text() + "\nEdited.\n")
+    zoo.load(NAME)
+    with pytest.raises(ChecksumError, match="README.md"):
+        zoo.card(NAME)
+
+
+# ------------------------------------------------- save_pretrained / from_pretrained / push_to_hub
+
+
+class UnregisteredISP(resolve_class(get_spec(NAME))):
+    """A user's subclass of a zoo model, registered nowhere."""
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A randomly initialised NAME saved by zoo's save_pretrained, with its defaults."""
+    model = zoo.create(NAME).eval()
+    return model, model.save_pretrained(tmp_path / "saved")
+
+
+def test_save_pretrained_writes_card_and_manifest(saved):
+    from huggingface_hub import ModelCard
+
+    _, folder = saved
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors", "sha256.json"]
+    manifest = json.loads((folder / "sha256.json").read_text())
+    assert manifest == {f: hub.sha256_file(folder / f) for f in ("README.md", "config.json", "model.safetensors")}
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.library_name == "zoo" and card.data.model_name == NAME
+    assert "LightweightISP.from_pretrained(" in card.text and f'zoo.load("{NAME}", weights=' in card.text
+
+
+def test_save_pretrained_without_card_and_manifest_writes_the_same_weights(saved, tmp_path):
+    model, folder = saved
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "sha256.json").write_text("{}")  # a stale manifest is removed
+    bare = model.save_pretrained(tmp_path / "bare", card=False, manifest=False)
+    assert sorted(p.name for p in bare.iterdir()) == ["config.json", "model.safetensors"]
+    for f in ("config.json", "model.safetensors"):
+        assert (bare / f).read_bytes() == (folder / f).read_bytes()
+
+
+def test_shipped_files_are_what_save_pretrained_writes(tmp_path):
+    """The shipped model.safetensors and config.json stay byte-identical through load and save_pretrained."""
+    record = checkpoint_record(NAME)
+    if not record:
+        pytest.skip("no shipped checkpoint recorded yet")
+    folder = zoo.load(NAME).save_pretrained(tmp_path, card=False, manifest=False)
+    assert {f: hub.sha256_file(folder / f) for f in ("config.json", "model.safetensors")} == {f: record.sha256[f] for f in ("config.json", "model.safetensors")}
+
+
+def test_manifest_is_checked_on_load(saved):
+    _, folder = saved
+    zoo.load(NAME, weights=folder)
+    (folder / "README.md").write_text("edited card\n")  # not what loading reads
+    zoo.load(NAME, weights=folder)
+    config = (folder / "config.json").read_text()
+    (folder / "config.json").write_text(config.replace('"efficient"', '"robust"'))
+    with pytest.raises(ChecksumError, match="config.json: expected sha256"):
+        zoo.load(NAME, weights=folder)
+    (folder / "config.json").write_text(config)
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    data[-1] ^= 0x01
+    (folder / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match="model.safetensors: expected sha256"):
+        zoo.load(NAME, weights=folder)
+    with pytest.raises(ChecksumError, match="model.safetensors"):
+        type(saved[0]).from_pretrained(folder)
+    (folder / "sha256.json").write_text("{not json")
+    with pytest.raises(ChecksumError, match="sha256.json: expected a JSON object"):
+        zoo.load(NAME, weights=folder)
+    (folder / "sha256.json").write_text('{"README.md": "' + "0" * 64 + '"}')
+    with pytest.raises(ChecksumError, match="received none for model.safetensors, config.json"):
+        zoo.load(NAME, weights=folder)
+
+
+def test_from_pretrained_reads_a_zoo_folder(saved):
+    from zoo.core.module import ZooModule
+    from zoo.models.lightweight_isp.module import LightweightISP
+
+    model, folder = saved
+    for loaded in (ZooModule.from_pretrained(folder), LightweightISP.from_pretrained(folder), LightweightISP.from_pretrained(str(folder)), zoo.load(NAME, weights=folder)):
+        assert type(loaded) is LightweightISP and not loaded.training
+        assert _same_outputs(loaded, model)
+    assert LightweightISP.from_pretrained(folder, g_lr=1e-3).config.g_lr == 1e-3  # config overrides, as zoo.load's
+
+
+def test_from_pretrained_of_a_rawformer_folder(tmp_path):
+    from zoo.core.module import ZooModule
+    from zoo.models.rawformer.module import Rawformer
+
+    model = zoo.create("rawformer").eval()
+    folder = model.save_pretrained(tmp_path)
+    x = torch.rand(1, 3, 64, 64)
+    for loaded in (Rawformer.from_pretrained(folder), ZooModule.from_pretrained(folder), zoo.load("rawformer", weights=folder)):
+        assert type(loaded) is Rawformer
+        with torch.no_grad():
+            assert torch.equal(loaded(x), model(x))
+    with pytest.raises(ValueError, match="expected architecture 'zoo.models.lightweight_isp.module:LightweightISP'"):
+        resolve_class(get_spec(NAME)).from_pretrained(folder)
+
+
+def test_from_pretrained_imports_no_architecture_it_does_not_know(saved):
+    from zoo.core.module import ZooModule
+
+    _, folder = saved
+    (folder / "sha256.json").unlink()
+    text = (folder / "config.json").read_text().replace("zoo.models.lightweight_isp.module:LightweightISP", "os:system")
+    (folder / "config.json").write_text(text)
+    with pytest.raises(ValueError, match="expected architecture 'zoo.core.module:ZooModule' or a registered model derived from it, received 'os:system'"):
+        ZooModule.from_pretrained(folder)
+
+
+def test_unregistered_subclass_round_trip(tmp_path):
+    from huggingface_hub import ModelCard
+
+    model = UnregisteredISP().eval()
+    folder = model.save_pretrained(tmp_path)
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.library_name == "zoo" and "UnregisteredISP.from_pretrained(" in card.text
+    loaded = UnregisteredISP.from_pretrained(folder)
+    assert type(loaded) is UnregisteredISP and _same_outputs(loaded, model)
+
+
+def test_from_pretrained_of_a_hub_repo_from_the_cache(pinned, offline_cache):
+    from zoo.core.module import ZooModule
+
+    spec, files = pinned
+    _seed_hf_cache(offline_cache, spec.hub_repo, [files["model.safetensors"], files["config.json"]], commit=PINNED, ref=None)
+    reference = zoo.load(NAME, weights=hub.REPO_ROOT / "weights" / NAME)
+    assert _same_outputs(ZooModule.from_pretrained(spec.hub_repo), reference)  # the registered repo's pinned revision
+    assert _same_outputs(ZooModule.from_pretrained(spec.hub_repo, revision=PINNED, local_files_only=True), reference)
+    with pytest.raises(WeightsNotFoundError, match=f"no weights at 'me/nothing'.*revision 'main'.*hf download me/nothing"):
+        ZooModule.from_pretrained("me/nothing")
+    with pytest.raises(WeightsNotFoundError, match="expected a weights directory or a Hub repo id"):
+        ZooModule.from_pretrained("./no/such//dir")
+
+
+def test_push_to_hub_uploads_the_saved_folder(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    calls = {}
+
+    class FakeApi:
+        def __init__(self, token=None):
+            calls["token"] = token
+
+        def create_repo(self, repo_id, **kwargs):
+            calls["create"] = (repo_id, kwargs)
+            return type("RepoUrl", (), {"repo_id": repo_id})()
+
+        def upload_folder(self, **kwargs):
+            folder = Path(kwargs["folder_path"])
+            calls["upload"] = kwargs
+            calls["files"] = sorted(p.name for p in folder.iterdir())
+            calls["loads"] = zoo.load(NAME, weights=folder) is not None  # the uploaded folder is a valid, checked one
+            return "https://huggingface.co/me/isp/commit/1"
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    model = zoo.create(NAME)
+    assert model.push_to_hub("me/isp", private=True, token="t", branch="dev").endswith("/commit/1")
+    assert calls["token"] == "t" and calls["create"] == ("me/isp", {"private": True, "exist_ok": True})
+    assert calls["upload"]["repo_id"] == "me/isp" and calls["upload"]["repo_type"] == "model" and calls["upload"]["revision"] == "dev"
+    assert calls["files"] == ["README.md", "config.json", "model.safetensors", "sha256.json"] and calls["loads"]
+    calls.clear()
+    folder = model.save_pretrained(tmp_path / "isp", push_to_hub=True, commit_message="v1")
+    assert calls["upload"]["repo_id"] == "isp" and calls["upload"]["commit_message"] == "v1"
+    assert (folder / "sha256.json").is_file()
+
+
+def test_resolve_weights_fetches_the_files_asked_for(pinned, offline_cache):
+    """A package that reads another file of the folder (unem's backbone) asks for it by name."""
+    spec, files = pinned
+    _seed_hf_cache(offline_cache, spec.hub_repo, [files["model.safetensors"], files["config.json"]], commit=PINNED)
+    directory, source = hub.resolve_weights(NAME)
+    assert source == "hub" and directory.name == PINNED
+    with pytest.raises(WeightsNotFoundError, match="not cached: README.md"):
+        hub.resolve_weights(NAME, files=("README.md",))
+
+
+def test_hub_methods_take_the_mixins_arguments():
+    """ZooModule's from_pretrained / save_pretrained / push_to_hub are called as PyTorchModelHubMixin's are."""
+    import inspect
+
+    from huggingface_hub import PyTorchModelHubMixin
+
+    from zoo.core.module import ZooModule
+
+    own_only = {"card", "manifest"}  # zoo's additions: the card and the sha256 manifest can be left out
+    for method in ("from_pretrained", "save_pretrained", "push_to_hub"):
+        ours = inspect.signature(getattr(ZooModule, method)).parameters
+        theirs = inspect.signature(getattr(PyTorchModelHubMixin, method)).parameters
+        names = [n for n, p in ours.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and n not in own_only]
+        assert set(names) <= set(theirs), f"{method}: {sorted(set(names) - set(theirs))} are not the mixin's"
+        positional = [[n for n, p in params.items() if p.kind == p.POSITIONAL_OR_KEYWORD] for params in (ours, theirs)]
+        assert positional[0] == positional[1], method

@@ -69,7 +69,7 @@ def test_forget_spec_parses_and_refuses_bad_text():
     assert ForgetSpec.parse("range:0:2") == ForgetSpec("range", (0.0, 2.0))
     assert str(ForgetSpec.parse("range:0:2")) == "range:0:2"
     for bad in ("random:1.5", "class:x", "range:3:1", "everything", "range:1"):
-        with pytest.raises(ValueError, match="forget: expected random:FRACTION"):
+        with pytest.raises(ValueError, match="forget: expected "):
             ForgetSpec.parse(bad)
 
 

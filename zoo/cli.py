@@ -3,28 +3,37 @@
     zoo list [PATTERN]                 models, as a table
     zoo info NAME                      spec, checkpoint record and config as JSON
     zoo demo [-m NAME] [-o OUT.png]    shipped ISP on the bundled RAW sample -> before/after PNG
-    zoo predict NAME INPUT -o OUT      run a model on a file (video models: a video in, a video out)
+    zoo predict NAME INPUT [QUERY] -o OUT [--modality M] [--direction ab|ba] [--weights DIR [--official]] [--device D]
+                                       run a model on a file; OUT's suffix picks the format (``zoo predict --help``)
     zoo train RECIPE.yaml [ARGS...]    LightningCLI ``fit`` with the recipe (extra args override it)
     zoo card NAME                      the model card as it stands on the Hub
     zoo bench NAME                     eager vs torch.compile (and vs the reference formulation)
     zoo unlearn METHOD --model NAME --forget SPEC -o OUT [--evaluate]
                                        unlearn part of a zoo model's training set (``zoo unlearn --list``: methods)
+    zoo export NAME -o OUT [--modality M] [--direction ab|ba] [--opset N] [--weights DIR]
+                                       ONNX graph(s) of the model, checked against onnxruntime (the ``export`` extra)
+
+Bad arguments or input end with one line on stderr, ``zoo COMMAND: error: ...``, and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
 from dataclasses import asdict
+from pathlib import Path
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from zoo.registry import REGISTRY, list_models, models_table
 
-    names = list_models(args.pattern)
+    names = list_models(args.pattern, pretrained=args.pretrained)
     if not names:
-        print(f"no model matches {args.pattern!r}; registered: {', '.join(sorted(REGISTRY))}", file=sys.stderr)
+        which = " with a shipped checkpoint" if args.pretrained else ""
+        print(f"no model{which} matches {args.pattern!r}; registered: {', '.join(sorted(REGISTRY))}", file=sys.stderr)
         return 1
     lines = models_table().splitlines()
     print("\n".join(lines[:2] + [l for l in lines[2:] if l.split("`")[1] in names]))
@@ -41,45 +50,218 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from zoo.demo import run_demo
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+DATA_SUFFIXES = (".json", ".npz", ".npy")
 
+
+def _device(text: str | None):
+    """``--device`` -> a torch device that exists here (None: the default, CPU)."""
+    if text is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise ValueError(f"--device: expected cpu, cuda, cuda:N or mps, received {text!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device: expected an available device, received {text!r} (no CUDA device here: torch.cuda.is_available() is False)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device: expected cuda:0 to cuda:{torch.cuda.device_count() - 1}, received {text!r}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device: expected an available device, received {text!r} (MPS is not available here)")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device: expected cpu, cuda, cuda:N or mps, received {text!r}")
+    return device
+
+
+def _check_output(output: str, inputs: list[str | None], suffixes: tuple[str, ...], new_folder: bool = False) -> Path:
+    """``-o``: a file of a known suffix, none of the inputs, in an existing directory (or, with ``new_folder``, in one
+    the command creates)."""
+    path = Path(output)
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"-o: expected a file name ending in one of {', '.join(suffixes)}, received {output!r}")
+    if path.is_dir():
+        raise ValueError(f"-o: expected a file name, received {output!r} (a directory)")
+    if not new_folder and not path.resolve().parent.is_dir():
+        raise ValueError(f"-o: expected a file in an existing directory, received {output!r} (no directory {str(path.parent)!r})")
+    if any(i is not None and Path(i).resolve() == path.resolve() for i in inputs):
+        raise ValueError(f"-o: expected a file other than the input, received {output!r} (it would overwrite the input)")
+    return path
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from zoo.demo import DEMO_MODEL, run_demo
+    from zoo.registry import REGISTRY, get_spec
+
+    isp = get_spec(DEMO_MODEL).module
+    if get_spec(args.model).module != isp:
+        names = ", ".join(sorted(n for n, spec in REGISTRY.items() if spec.module == isp))
+        raise ValueError(f"-m/--model: expected a RAW-to-RGB ISP model ({names}), received {args.model!r}")
+    _check_output(args.output, [], IMAGE_SUFFIXES, new_folder=True)  # run_demo creates the folder
     path = run_demo(args.model, args.output)
     print(f"before/after written to {path}")
     return 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace):
+    """``zoo.load`` with ``--weights``, ``--official`` and ``--device``; an official file that fails to read is one line."""
+    import pickle
+    import zipfile
+
     import zoo
 
-    model = zoo.load(args.name, weights=args.weights, device=args.device)
-    if hasattr(model, "predict_to_file"):  # video models stream input to output (e.g. clip.mp4 -> out.mp4)
-        model.predict_to_file(args.input, args.output)
-        print(f"wrote {args.output}")
-        return 0
-    result = model.predict(args.input)
-    if hasattr(result, "save"):
-        result.save(args.output)
-    else:
-        _save_array(result, args.output)
-    print(f"wrote {args.output}")
-    return 0
+    device = _device(args.device)
+    if not args.official:
+        return zoo.load(args.name, weights=args.weights, device=device)
+    if args.weights is None:
+        raise ValueError("--official: expected --weights PATH (the official checkpoint file or run directory), received none")
+    try:
+        return zoo.load(args.name, weights=args.weights, device=device, official=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, AttributeError, TypeError, LookupError) as error:
+        # torch.load and the converters fail in their own ways on a file that is not a checkpoint; the first line says which.
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise ValueError(
+            f"--weights: expected an official {args.name} checkpoint (--official), received {args.weights!r} ({type(error).__name__}: {first})"
+        ) from None
 
 
-def _save_array(result, output: str) -> None:
-    """Write a (3, H, W) / (H, W, 3) tensor or array in [0, 1] as an 8-bit image."""
+def _load_npy(path: Path, what: str):
+    """An .npy array, or an .npz file as a dict of arrays; pickled objects are refused."""
+    import zipfile
+
     import numpy as np
-    from PIL import Image
 
-    array = result.numpy() if hasattr(result, "numpy") else result
-    array = np.moveaxis(array, 0, -1) if array.ndim == 3 and array.shape[0] == 3 else array
-    Image.fromarray((np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)).save(output)
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                return dict(data.items())
+        return data
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{what}: expected a readable {path.suffix} file of numeric arrays, received {str(path)!r} ({error})") from None
+
+
+def _read_input(path: str, query: str | None):
+    """``INPUT [QUERY]`` -> what ``predict`` takes: arrays from .npy / .npz files (an .npz of support, support_labels
+    and query arrays is a few-shot task, of nodes and adjacency a graph, of one array that array); other files and
+    folders as paths."""
+    from zoo.core import checks
+
+    source = Path(path)
+    if query is not None:
+        support = _load_npy(checks.check_path(source, "SUPPORT"), "SUPPORT")
+        queries = _load_npy(checks.check_path(query, "QUERY"), "QUERY")
+        if not isinstance(support, dict) or not {"support", "support_labels"} <= set(support):
+            raise ValueError(f"SUPPORT: expected an .npz file with arrays support and support_labels, received {path!r}")
+        queries = queries.get("query", next(iter(queries.values()), None)) if isinstance(queries, dict) else queries
+        return {"support": support["support"], "support_labels": support["support_labels"], "query": queries}
+    if source.suffix.lower() not in (".npy", ".npz"):
+        return path
+    data = _load_npy(checks.check_path(source, "INPUT"), "INPUT")
+    if not isinstance(data, dict):
+        return data
+    if {"support", "support_labels", "query"} <= set(data):
+        return {key: data[key] for key in ("support", "support_labels", "query")}
+    if {"nodes", "adjacency"} <= set(data):
+        return data["nodes"], data["adjacency"]
+    if len(data) == 1:
+        return next(iter(data.values()))
+    raise ValueError(f"INPUT: expected an .npz of one array, of support/support_labels/query or of nodes/adjacency, received arrays {sorted(data)}")
+
+
+def _as_numpy(value):
+    """Tensors -> numpy arrays, inside dicts too."""
+    if isinstance(value, dict):
+        return {key: _as_numpy(v) for key, v in value.items()}
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else value
+
+
+def _write_output(result, output: Path) -> None:
+    """Write ``predict``'s result in the format ``output``'s suffix names (videos are written by ``predict_to_file``).
+
+    Images (PIL images, (H, W, 3) / (3, H, W) arrays in [0, 1] or uint8) as image files; labels, probabilities, values
+    and features as JSON (``{"value": ...}`` for a bare number or array) or NPZ; one array as NPY.
+    """
+    import numpy as np
+
+    suffix = output.suffix.lower()
+    result = np.asarray(result) if hasattr(result, "getbands") and suffix not in IMAGE_SUFFIXES else _as_numpy(result)
+    is_array = isinstance(result, np.ndarray)
+    if suffix in IMAGE_SUFFIXES:
+        if hasattr(result, "save"):
+            result.save(output)
+            return
+        image = np.moveaxis(result, 0, -1) if is_array and result.ndim == 3 and result.shape[0] in (1, 3) and result.shape[-1] not in (1, 3) else result
+        if not (is_array and (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 3)))):
+            raise ValueError(f"-o: expected .json or .npz for this model's output, received {output.name!r} (the output is {_kind(result)}, not an image)")
+        from PIL import Image
+
+        image = image if image.dtype == np.uint8 else (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+        Image.fromarray(image.squeeze(-1) if image.ndim == 3 and image.shape[-1] == 1 else image).save(output)
+    elif suffix == ".npy":
+        if not is_array:
+            raise ValueError(f"-o: expected .json or .npz for this model's output, received {output.name!r} (the output is {_kind(result)}, not one array)")
+        np.save(output, result)
+    elif suffix == ".npz":
+        np.savez(output, **(result if isinstance(result, dict) else {"value": result}))
+    else:
+        output.write_text(json.dumps(_jsonable(result if isinstance(result, dict) else {"value": result})) + "\n")
+
+
+def _kind(result) -> str:
+    from zoo.core.checks import describe
+
+    return "a dict of " + ", ".join(sorted(result)) if isinstance(result, dict) else describe(result)
+
+
+def _jsonable(value):
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    return value
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import inspect
+
+    from zoo.data.video import VIDEO_SUFFIXES
+    from zoo.registry import get_spec
+
+    get_spec(args.name)
+    output = _check_output(args.output, [args.input, args.query], IMAGE_SUFFIXES + VIDEO_SUFFIXES + DATA_SUFFIXES)
+    x = _read_input(args.input, args.query)
+    model = _load(args)
+    options = {key: value for key, value in (("modality", args.modality), ("direction", args.direction)) if value is not None}
+    accepted = inspect.signature(model.predict).parameters
+    for key in options:
+        if key not in accepted:
+            raise ValueError(f"--{key}: expected only for models whose predict takes a {key}, received it for {args.name}")
+    streams = hasattr(model, "predict_to_file")
+    if output.suffix.lower() in VIDEO_SUFFIXES and not streams:
+        raise ValueError(f"-o: expected an image, .json, .npz or .npy output for {args.name}, received {args.output!r} (a video)")
+    if streams and output.suffix.lower() in VIDEO_SUFFIXES:  # video models stream input to output frame by frame
+        model.predict_to_file(x, output)
+    else:
+        _write_output(model.predict(x, **options), output)
+    print(f"wrote {output}")
+    return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from zoo.training import run_cli
 
-    run_cli(["fit", "--config", args.recipe, *args.overrides])
+    # `zoo train fit ...` is LightningCLI's own subcommand: its usage and error hints name `zoo train fit --help`.
+    command = ["fit", *args.overrides] if args.recipe == "fit" else ["fit", "--config", args.recipe, *args.overrides]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")  # zoo passes its own args on purpose
+        try:
+            run_cli(command, prog="zoo train")
+        except SystemExit as done:  # jsonargparse exits after --help (0) and after printing a bad argument's usage (2)
+            return done.code if isinstance(done.code, int) else 2
     return 0
 
 
@@ -126,20 +308,26 @@ def _cmd_unlearn(args: argparse.Namespace) -> int:
 
 
 def _run_unlearn(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import zoo
     from zoo.unlearning import compare_methods, make_split, run_method
+    from zoo.unlearning.api import check_hyperparameters
     from zoo.unlearning.report import results_table
+    from zoo.unlearning.splits import ForgetSpec
 
+    # Everything a user typed is checked before the model loads and anything trains.
+    forget = ForgetSpec.parse(args.forget)
     hparams = _parse_assignments(args.set, "--set")
     retrain = {"progress": False, **_parse_assignments(args.retrain, "--retrain")}
-    model = zoo.load(args.model, weights=args.weights, device=args.device)
-    if not hasattr(model, "unlearning_dataset"):
-        raise ValueError(f"--model: {args.model} is not a classifier or regressor with a training set to split")
-    dataset, train, test = model.unlearning_dataset()
-    split = make_split(dataset.tensors[1].numpy(), train, test, args.forget, seed=args.seed)
+    check_hyperparameters(args.method, hparams)
+    check_hyperparameters("retrain", retrain)
     out = Path(args.output)
+    if out.is_file():
+        raise ValueError(f"-o: expected a directory for the unlearned weights, received {args.output!r} (a file)")
+    model = zoo.load(args.model, weights=args.weights, device=_device(args.device))
+    if not hasattr(model, "unlearning_dataset"):
+        raise ValueError(f"--model: expected a classifier or regressor with a training set to split, received {args.model}")
+    dataset, train, test = model.unlearning_dataset()
+    split = make_split(dataset.tensors[1].numpy(), train, test, forget, seed=args.seed)
     split.save(out / "split.json")
     task = model.config.task
     if args.evaluate:
@@ -155,15 +343,78 @@ def _run_unlearn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors that say what was expected and what was received, exit status 2."""
+
+    def error(self, message: str):
+        if "expected" in message:
+            message = f"{message} (`{self.prog} --help` lists the options)"
+        else:  # argparse's own: "unrecognized arguments: --x", "invalid choice: ..."
+            message = f"expected the arguments `{self.prog} --help` lists, received {message}"
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+PREDICT_HELP = """\
+Run a model on a file. INPUT is an image, a RAW PNG, a video or a frame folder (video models), an .npy array, or an
+.npz holding one array, a graph (nodes, adjacency) or a few-shot task (support, support_labels, query); UNEM also takes
+SUPPORT.npz (support, support_labels) and QUERY.npy as two inputs. The output's suffix chooses its format: an image
+(.png, .jpg, ...), a video (.mp4, ...; video models stream frame by frame), .json or .npz for labels, probabilities,
+values and features, .npy for one array. Accepted values: images as uint8, or floats in [0, 1]; RAW as integer sensor
+counts up to the model's white level (1023 for the shipped ISP), or floats normalised by black and white level; features,
+series and coordinates finite, of magnitude up to 1e6. Bad input ends with one line naming what was expected and what
+was received, exit status 2.
+
+examples:
+  zoo predict allcnn_mnist_classifier digit.png -o label.json
+  zoo predict lightweight_isp_efficient raw.png -o rgb.png
+  zoo predict rawformer a.png -o b.png --direction ab
+  zoo predict tecogan clip.mp4 -o clip_x4.mp4
+  zoo predict meta_transformer_tiny points.npy --modality point_cloud -o out.json
+  zoo predict unem_gaussian support.npz query.npy -o out.json
+"""
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    """``zoo export``: one ONNX graph per entry point (``-o DIR/``) or the one picked (``-o FILE.onnx``), each run with
+    onnxruntime; exit status 1 when one fails to export or differs from PyTorch by more than ``--atol``."""
+    import zoo
+    from zoo.export import export_onnx, format_report
+
+    model = zoo.load(args.name, weights=args.weights)
+    options = {"modality": args.modality, "direction": args.direction, "opset": args.opset, "dynamic": not args.static}
+    try:
+        results = export_onnx(model, args.output, keep_going=True, **options)
+    except ModuleNotFoundError as error:
+        print(f"zoo export: error: {error}", file=sys.stderr)
+        return 2
+    print(format_report(results))
+    failed = [n for n, r in results.items() if r["path"] is None or r["max_abs_diff"] > args.atol]
+    if failed:
+        print(f"zoo export: {', '.join(failed)}: not exported or above --atol {args.atol:g}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from zoo import __version__
 
-    parser = argparse.ArgumentParser(prog="zoo", description="Model zoo of unpaired translation and machine-unlearning models.")
+    parser = _Parser(prog="zoo", description="Model zoo of unpaired translation and machine-unlearning models.")
     parser.add_argument("--version", action="version", version=f"zoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered models")
     p.add_argument("pattern", nargs="?", default=None, help="shell-style filter, e.g. '*isp*'")
+    p.add_argument("--pretrained", action="store_true", help="only the models with a shipped checkpoint")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("info", help="spec and checkpoint record of a model")
@@ -171,20 +422,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("demo", help="run the shipped ISP on the bundled RAW sample")
-    p.add_argument("-m", "--model", default="lightweight_isp_efficient")
-    p.add_argument("-o", "--output", default="zoo_demo.png")
+    p.add_argument("-m", "--model", default="lightweight_isp_efficient", help="a RAW-to-RGB ISP model")
+    p.add_argument("-o", "--output", default="zoo_demo.png", help="an image file")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("predict", help="run a model on an input file")
+    p = sub.add_parser(
+        "predict", help="run a model on an input file", description=PREDICT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("name")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--weights", default=None, help="local weights directory (default: shipped, then Hub)")
-    p.add_argument("--device", default=None)
+    p.add_argument("input", help="input file or frame folder (UNEM: SUPPORT.npz)")
+    p.add_argument("query", nargs="?", default=None, help="UNEM only: QUERY.npy, the query features of the task in INPUT")
+    p.add_argument("-o", "--output", required=True, help="output file; its suffix chooses the format")
+    p.add_argument("--modality", default=None, help="Meta-Transformer: the input's modality (default: the model's first, e.g. image)")
+    p.add_argument("--direction", default=None, choices=("ab", "ba"), help="Rawformer, CycleGAN: A -> B (default) or B -> A")
+    p.add_argument("--weights", default=None, help="local weights directory (default: shipped, then Hub); with --official, the official checkpoint")
+    p.add_argument("--official", action="store_true", help="read --weights as the authors' checkpoint file (convert.py)")
+    p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N or mps")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("train", help="train from a recipe (LightningCLI fit)")
-    p.add_argument("recipe")
+    p.add_argument("recipe", help="a recipe YAML; `zoo train fit --help` lists LightningCLI's options")
     p.add_argument("overrides", nargs=argparse.REMAINDER, help="LightningCLI overrides, e.g. --trainer.max_epochs=2")
     p.set_defaults(func=_cmd_train)
 
@@ -194,9 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="eager vs torch.compile benchmark, markdown table")
     p.add_argument("name")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--size", type=int, default=256, help="output side in pixels")
-    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--batch-size", type=_positive_int, default=4)
+    p.add_argument("--size", type=_positive_int, default=256, help="output side in pixels")
+    p.add_argument("--repeats", type=_positive_int, default=10)
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("unlearn", help="unlearn part of a model's training set; --evaluate compares with retraining")
@@ -209,17 +466,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluate", action="store_true", help="measure against the model retrained without the forget set (cached)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", default=None, help="local weights directory (default: shipped, then Hub)")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N or mps")
     p.add_argument("--list", action="store_true", help="list the methods and their hyper-parameters")
     p.set_defaults(func=_cmd_unlearn)
+
+    p = sub.add_parser("export", help="export to ONNX (torch.export + dynamo exporter), checked against onnxruntime")
+    p.add_argument("name")
+    p.add_argument("-o", "--output", required=True, help="an .onnx file for one graph, else a directory: one <name>.onnx per entry point")
+    p.add_argument("--modality", default=None, help="Meta-Transformer: export only this modality")
+    p.add_argument("--direction", default=None, choices=("ab", "ba"), help="Rawformer: export only A -> B or B -> A")
+    p.add_argument("--opset", type=_positive_int, default=None, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--static", action="store_true", help="static shapes: the example batch and sizes (faster to export)")
+    p.add_argument("--atol", type=float, default=1e-4, help="largest accepted absolute difference from PyTorch (default 1e-4)")
+    p.add_argument("--weights", default=None, help="local weights directory (default: shipped, then Hub)")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the ``zoo`` command; returns the exit status (2: bad arguments or input, the one-line reason on stderr)."""
     try:
-        return args.func(args)
-    except (KeyError, ValueError, FileNotFoundError) as error:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # argparse exits for --help, --version and bad arguments
+        return done.code if isinstance(done.code, int) else 2
+    try:
+        try:  # a reader that closes the pipe early (`zoo list | head`) ends the command quietly, as the Python docs do
+            code = args.func(args)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the flush at exit cannot fail
+            return 1
+        return code
+    except (KeyError, ValueError, OSError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"zoo {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -1,8 +1,12 @@
-"""Weights: resolve (local directory -> shipped ``weights/<name>/`` -> Hugging Face Hub), verify, load, cards.
+"""Weights: resolve (local directory -> shipped ``weights/<name>/`` -> Hugging Face Hub at the spec's pinned
+revision), verify, load, cards.
 
 A weights folder has the Hub layout: ``model.safetensors``, ``config.json``, ``README.md`` (the model card)
-and the card's images. The sha256 of every shipped file is recorded in ``zoo/checkpoints.json``; shipped and
-Hub copies are checked against it, and any mismatch is refused.
+and the card's images. The sha256 of every shipped file is recorded in ``zoo/checkpoints.json``: they are the files
+of the spec's ``hub_revision``. Loading reads, downloads and checks only ``model.safetensors`` and ``config.json``
+(:data:`~zoo.core.files.LOAD_FILES`), so that an edit of the card or of an image, on the Hub or in a copy, can never
+break it; a mismatch of those two is refused. A folder written by ``save_pretrained`` carries a manifest
+(``sha256.json``), which loading checks the same way.
 """
 
 from __future__ import annotations
@@ -13,12 +17,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.core.files import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
-from zoo.registry import ModelSpec, checkpoint_record, get_spec, resolve_class
+from zoo.core.files import CARD_NAME, CONFIG_NAME, LOAD_FILES, MANIFEST_NAME, WEIGHTS_NAME
+from zoo.registry import REGISTRY, ModelSpec, checkpoint_record, get_spec, resolve_class
 
-__all__ = ["CARD_NAME", "CONFIG_NAME", "WEIGHTS_NAME", "card", "create", "load", "resolve_weights", "verify_files"]
+__all__ = [
+    "CARD_NAME", "CONFIG_NAME", "MANIFEST_NAME", "WEIGHTS_NAME", "card", "create", "folder_card", "from_pretrained", "load",
+    "resolve_weights", "verify_files", "verify_manifest", "write_manifest",
+]
+_RESTORE_HINT = "Restore it (git checkout weights/, or delete the Hub cache entry and download again)."
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_WEIGHTS = REPO_ROOT / "weights"
+# zoo/_weights: in a wheel, the package data copied from weights/; in a checkout, a link to weights/ (resolved, so
+# that tools/make_weights.py writes to the checkout's folder); the checkout's weights/ where the link is not a folder.
+SHIPPED_WEIGHTS = (Path(__file__).resolve().parent / "_weights").resolve()
+SHIPPED_WEIGHTS = SHIPPED_WEIGHTS if SHIPPED_WEIGHTS.is_dir() else REPO_ROOT / "weights"
 
 
 class ChecksumError(ValueError):
@@ -38,8 +49,13 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def verify_files(directory: Path, expected: dict[str, str]) -> None:
+def verify_files(directory: Path, expected: dict[str, str], hint: str = _RESTORE_HINT) -> None:
     """Check every file named in ``expected`` against its sha256.
+
+    Args:
+        directory: the folder holding the files.
+        expected: file name -> hex sha256.
+        hint: what the error tells the user to do about a mismatch.
 
     Raises:
         ChecksumError: a file is missing or its digest differs.
@@ -50,22 +66,106 @@ def verify_files(directory: Path, expected: dict[str, str]) -> None:
             raise ChecksumError(f"{path}: expected a file with sha256 {digest}, received no file")
         actual = sha256_file(path)
         if actual != digest:
-            raise ChecksumError(
-                f"{path}: expected sha256 {digest}, received {actual}. The file is corrupt or was modified; "
-                "refusing to load it. Restore it (git checkout weights/, or delete the Hub cache entry and download again)."
-            )
+            raise ChecksumError(f"{path}: expected sha256 {digest}, received {actual}. The file is corrupt or was modified; refusing to load it. {hint}")
 
 
-def _download_from_hub(spec: ModelSpec, filenames: list[str]) -> Path:
-    """The Hub copy of ``filenames``: from the Hugging Face cache, else downloaded from ``spec.hub_repo``.
+def write_manifest(directory: str | Path) -> Path:
+    """Write ``sha256.json`` into a weights folder: file name -> hex sha256 of every other file in it (sub-folders
+    excluded), which :func:`verify_manifest` checks when the folder is loaded.
+
+    Args:
+        directory: the weights folder.
+
+    Returns:
+        The manifest's path.
+    """
+    directory = Path(directory)
+    digests = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != MANIFEST_NAME}
+    path = directory / MANIFEST_NAME
+    path.write_text(json.dumps(digests, indent=2) + "\n")
+    return path
+
+
+def verify_manifest(directory: str | Path) -> bool:
+    """Check the files loading reads (``model.safetensors``, ``config.json``) against the folder's ``sha256.json``,
+    when it has one. The other files it lists (card, images) are not checked: editing them cannot break loading.
+
+    Args:
+        directory: a weights folder.
+
+    Returns:
+        True when the folder has a manifest and the files match it; False when it has none.
+
+    Raises:
+        ChecksumError: the manifest is unreadable, lacks the digest of a file loading reads, or a digest differs
+            (naming the file).
+    """
+    path = Path(directory) / MANIFEST_NAME
+    if not path.is_file():
+        return False
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ChecksumError(f"{path}: expected a JSON object of file name -> sha256, received a corrupt file ({error})") from error
+    if not isinstance(manifest, dict) or not all(isinstance(v, str) for v in manifest.values()):
+        raise ChecksumError(f"{path}: expected a JSON object of file name -> sha256, received {type(manifest).__name__} {manifest!r:.80}")
+    absent = [f for f in LOAD_FILES if f not in manifest]
+    if absent:
+        raise ChecksumError(f"{path}: expected the sha256 of {', '.join(LOAD_FILES)}, received none for {', '.join(absent)}")
+    hint = f"Save the model again (save_pretrained), or delete {MANIFEST_NAME} if the change was yours."
+    verify_files(Path(directory), {f: manifest[f] for f in LOAD_FILES}, hint)
+    return True
+
+
+def _recorded_digests(spec: ModelSpec, revision: str | None) -> dict[str, str]:
+    """The recorded sha256 of the files loading reads, when the record is that of ``revision`` (None: the spec's
+    pinned ``hub_revision``, whose files the record holds); empty for another revision or an unrecorded model."""
+    record = checkpoint_record(spec.name)
+    if record is None or revision not in (None, spec.hub_revision):
+        return {}
+    return {f: record.sha256[f] for f in LOAD_FILES if f in record.sha256}
+
+
+def _weights_directory(directory: str | Path, argument: str) -> Path:
+    """``directory`` as a Path, after checking it holds the files loading reads.
+
+    Raises:
+        WeightsNotFoundError: one is missing (named, with the argument it came from).
+    """
+    for filename in LOAD_FILES:
+        if not (Path(directory) / filename).is_file():
+            raise WeightsNotFoundError(f"{argument}={str(directory)!r}: expected a directory holding {WEIGHTS_NAME} and {CONFIG_NAME}, missing {filename}")
+    return Path(directory)
+
+
+def _download_from_hub(
+    repo_id: str,
+    revision: str,
+    subject: str,
+    alternative: str,
+    local_files_only: bool = False,
+    cache_dir: str | Path | None = None,
+    token: str | bool | None = None,
+    files: tuple[str, ...] = LOAD_FILES,
+) -> Path:
+    """The snapshot of ``repo_id`` at ``revision`` holding ``files`` (and nothing else): from the Hugging Face cache,
+    else downloaded.
 
     ``hf_hub_download`` retries an unreachable Hub for about 25 s before it falls back to the cache, so the cache is
     read first (no network), then the Hub gets one metadata request with a short timeout, and the download starts
-    only once it answered. With ``HF_HUB_OFFLINE`` set nothing is sent.
+    only once it answered. With ``HF_HUB_OFFLINE`` set or ``local_files_only`` nothing is sent. The download is one
+    ``snapshot_download`` restricted to ``files``, so they come from one commit and the card and images are never
+    fetched.
 
     Args:
-        spec: the model's spec (its ``hub_repo``).
-        filenames: the files to fetch, the weights file first.
+        repo_id: the Hub repo.
+        revision: a branch, tag or commit sha.
+        subject: the start of the error message (what was looked for, and where else), ending in ``"and "``.
+        alternative: the last remedy the error message offers.
+        local_files_only: read the cache only, as in ``huggingface_hub``.
+        cache_dir: the Hugging Face cache (default: ``HF_HUB_CACHE``).
+        token: the Hub token (default: the logged-in one).
+        files: what to fetch, the one the metadata request asks about first (default: what loading reads).
 
     Returns:
         The snapshot directory that holds them.
@@ -73,64 +173,120 @@ def _download_from_hub(spec: ModelSpec, filenames: list[str]) -> Path:
     Raises:
         WeightsNotFoundError: not all in the cache, and the Hub is offline, unreachable or lacks them.
     """
-    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url, snapshot_download, try_to_load_from_cache
 
     timeout = 2.0  # seconds; a reachable Hub answers a metadata request well within this
-    cached = [try_to_load_from_cache(spec.hub_repo, filename) for filename in filenames]
+    cached = [try_to_load_from_cache(repo_id, f, cache_dir=cache_dir, revision=revision) for f in files]
     if all(isinstance(path, str) for path in cached):
         return Path(cached[0]).parent
-    reason = "not cached: " + ", ".join(f for f, path in zip(filenames, cached) if not isinstance(path, str))
+    reason = "not cached: " + ", ".join(f for f, path in zip(files, cached) if not isinstance(path, str))
     cause = None
-    if not constants.HF_HUB_OFFLINE:
+    if constants.HF_HUB_OFFLINE or local_files_only:
+        reason += "; HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "; local_files_only=True"
+    else:
         try:
-            get_hf_file_metadata(hf_hub_url(spec.hub_repo, filenames[0]), timeout=timeout)
-            paths = [Path(hf_hub_download(repo_id=spec.hub_repo, filename=filename, etag_timeout=timeout)) for filename in filenames]
-            return paths[0].parent
+            get_hf_file_metadata(hf_hub_url(repo_id, files[0], revision=revision), token=token, timeout=timeout)
+            snapshot = Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(files), cache_dir=cache_dir, token=token, etag_timeout=timeout))
+            absent = [f for f in files if not (snapshot / f).is_file()]
+            if not absent:
+                return snapshot
+            reason = f"the revision has no {', '.join(absent)}"
         except Exception as error:  # noqa: BLE001  (the HTTP client's transport errors are no OSError)
             reason, cause = f"{type(error).__name__}: {error}", error
     raise WeightsNotFoundError(
-        f"no weights for {spec.name!r}: not in weights/{spec.name}/ of this installation, and the Hub repo "
-        f"{spec.hub_repo!r} could not be reached and has no complete copy in the Hugging Face cache "
-        f"({reason}). Either connect and unset HF_HUB_OFFLINE, download once with "
-        f"`hf download {spec.hub_repo}`, or pass weights=<directory with {WEIGHTS_NAME} and {CONFIG_NAME}>."
+        f"{subject}the Hub repo {repo_id!r} at revision {revision!r} has no complete copy in the Hugging Face cache, "
+        f"and none could be downloaded ({reason}). Either connect (unset HF_HUB_OFFLINE, drop local_files_only), download "
+        f"once with `hf download {repo_id} {' '.join(files)} --revision {revision}`, or {alternative}."
     ) from cause
 
 
-def resolve_weights(name: str, weights: str | Path | None = None) -> tuple[Path, str]:
+def resolve_weights(
+    name: str, weights: str | Path | None = None, revision: str | None = None, local_files_only: bool = False, files: tuple[str, ...] = LOAD_FILES
+) -> tuple[Path, str]:
     """Find the weights folder of ``name``.
 
-    Order: ``weights`` (an explicit local directory) -> ``weights/<name>/`` shipped with zoo -> the Hub repo of
-    the model's spec via ``huggingface_hub.hf_hub_download`` (which honours ``HF_HUB_OFFLINE`` and the cache).
+    Order: ``weights`` (an explicit local directory) -> ``weights/<name>/`` shipped with zoo (the files of the spec's
+    ``hub_revision``) -> the spec's Hub repo at ``revision`` (default: the spec's pinned ``hub_revision``), from the
+    Hugging Face cache or downloaded; ``HF_HUB_OFFLINE`` and ``local_files_only`` keep it to the cache.
+
+    Args:
+        name: registered model name.
+        weights: a local weights directory.
+        revision: the Hub revision; another than the spec's skips the shipped copy.
+        local_files_only: never ask the Hub.
+        files: what a Hub copy must hold (default: what loading reads; ``unem``'s backbone asks for its own file).
 
     Returns:
         ``(directory, source)`` with source ``"local"``, ``"shipped"`` or ``"hub"``.
+
+    Raises:
+        WeightsNotFoundError: ``weights`` lacks a file, or no copy was found (the message says what to do).
     """
     spec = get_spec(name)
     if weights is not None:
-        directory = Path(weights)
-        for filename in (WEIGHTS_NAME, CONFIG_NAME):
-            if not (directory / filename).is_file():
-                raise WeightsNotFoundError(f"weights={str(weights)!r}: expected a directory holding {WEIGHTS_NAME} and {CONFIG_NAME}, missing {filename}")
-        return directory, "local"
+        return _weights_directory(weights, "weights"), "local"
+    pinned = revision in (None, spec.hub_revision)
     shipped = SHIPPED_WEIGHTS / spec.name
-    if (shipped / WEIGHTS_NAME).is_file():
+    if pinned and (shipped / WEIGHTS_NAME).is_file():
         return shipped, "shipped"
-    record = checkpoint_record(spec.name)
-    filenames = sorted(record.sha256) if record else [WEIGHTS_NAME, CONFIG_NAME, CARD_NAME]
-    filenames.sort(key=lambda f: f != WEIGHTS_NAME)
-    return _download_from_hub(spec, filenames), "hub"
+    where = "" if pinned else f" (that copy is revision {spec.hub_revision!r})"
+    directory = _download_from_hub(
+        spec.hub_repo,
+        revision or spec.hub_revision,
+        subject=f"no weights for {spec.name!r}: not in weights/{spec.name}/ of this installation{where}, and ",
+        alternative=f"pass weights=<directory with {WEIGHTS_NAME} and {CONFIG_NAME}>",
+        local_files_only=local_files_only,
+        files=files,
+    )
+    return directory, "hub"
+
+
+def _read_config_file(directory: Path) -> tuple[Any, dict[str, Any]]:
+    """``config.json`` of a weights folder: ``(its architecture, the other keys)``.
+
+    Raises:
+        ValueError: the file is no valid JSON object.
+    """
+    try:
+        config = json.loads((directory / CONFIG_NAME).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{directory / CONFIG_NAME}: expected valid JSON, received a corrupt file ({error})") from error
+    if not isinstance(config, dict):
+        raise ValueError(f"{directory / CONFIG_NAME}: expected a JSON object, received {type(config).__name__}")
+    return config.pop("architecture", None), config
 
 
 def read_config(directory: Path, spec: ModelSpec) -> dict[str, Any]:
-    """``config.json`` without its ``architecture`` key, after checking the architecture is the spec's."""
-    try:
-        config = json.loads((directory / CONFIG_NAME).read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{directory / CONFIG_NAME}: expected valid JSON, received a corrupt file ({error})") from error
-    architecture = config.pop("architecture", None)
+    """``config.json`` without its ``architecture`` key, after checking the architecture is the spec's.
+
+    Args:
+        directory: the weights folder.
+        spec: the model's spec.
+
+    Returns:
+        The config fields.
+
+    Raises:
+        ValueError: invalid JSON, or another architecture.
+    """
+    architecture, config = _read_config_file(directory)
     if architecture != spec.module:
         raise ValueError(f"{directory / CONFIG_NAME}: expected architecture {spec.module!r}, received {architecture!r}")
     return config
+
+
+def _build(cls: type, directory: Path, config: dict[str, Any], overrides: dict[str, Any], name: str) -> Any:
+    """``cls`` built from ``config`` (then ``overrides``) with the weights of ``directory``, in eval mode.
+
+    Raises:
+        ValueError: the weights file is no valid safetensors file for this model.
+    """
+    model = cls(cls.config_from_dict({**config, **overrides}))
+    try:
+        model.load_net_weights(directory / WEIGHTS_NAME)
+    except Exception as error:  # safetensors raises its own error types for truncated or invalid files
+        raise ValueError(f"{directory / WEIGHTS_NAME}: expected a valid safetensors file for {name!r}, received one that fails to load ({error})") from error
+    return model.eval()
 
 
 def create(name: str, **overrides: Any):
@@ -140,7 +296,15 @@ def create(name: str, **overrides: Any):
     return cls(cls.config_from_dict({**spec.config, **overrides}))
 
 
-def load(name: str, weights: str | Path | None = None, device: Any = None, official: bool = False, **overrides: Any):
+def load(
+    name: str,
+    weights: str | Path | None = None,
+    device: Any = None,
+    official: bool = False,
+    revision: str | None = None,
+    local_files_only: bool = False,
+    **overrides: Any,
+):
     """The pretrained model ``name`` in eval mode.
 
     Args:
@@ -151,12 +315,19 @@ def load(name: str, weights: str | Path | None = None, device: Any = None, offic
         official: read ``weights`` through the model package's ``convert.py``. The architecture is the one the
             file holds: ``convert.official_config`` infers its shape-determining settings from the tensors, or
             reads them from the run's own configuration file.
+        revision: the Hub revision (branch, tag or commit sha; default: the spec's pinned ``hub_revision``). The
+            recorded sha256 are those of the pinned revision: another revision is loaded as the Hub serves it.
+        local_files_only: use the shipped copy or the Hugging Face cache only, never the network.
         overrides: config fields set explicitly (with ``official=True``: settings no tensor reveals, such as
             Rawformer's ``vit_heads``; they take precedence over what was inferred).
 
+    Returns:
+        The model (the spec's ZooModule), in eval mode.
+
     Raises:
         WeightsNotFoundError: no copy found; the message says where it looked and what to do.
-        ChecksumError: a shipped or downloaded file does not match its recorded sha256.
+        ChecksumError: ``model.safetensors`` or ``config.json`` does not match its recorded sha256 (shipped or Hub
+            copy) or the folder's ``sha256.json`` (a local directory).
         ValueError: the official file does not match the architecture, naming what differs.
     """
     spec = get_spec(name)
@@ -168,16 +339,12 @@ def load(name: str, weights: str | Path | None = None, device: Any = None, offic
         model = create(name, **{**inferred, **overrides})
         convert.load_official(model, weights)
     else:
-        directory, source = resolve_weights(name, weights)
-        record = checkpoint_record(name)
-        if source in ("shipped", "hub") and record:
-            verify_files(directory, record.sha256)
-        cls = resolve_class(spec)
-        model = cls(cls.config_from_dict({**read_config(directory, spec), **overrides}))
-        try:
-            model.load_net_weights(directory / WEIGHTS_NAME)
-        except Exception as error:  # safetensors raises its own error types for truncated or invalid files
-            raise ValueError(f"{directory / WEIGHTS_NAME}: expected a valid safetensors file for {name!r}, received one that fails to load ({error})") from error
+        directory, source = resolve_weights(name, weights, revision=revision, local_files_only=local_files_only)
+        if source == "local":
+            verify_manifest(directory)
+        else:
+            verify_files(directory, _recorded_digests(spec, revision))
+        model = _build(resolve_class(spec), directory, read_config(directory, spec), overrides, name)
     model.eval()
     if device is not None:
         model.to(device)
@@ -203,3 +370,106 @@ def card(name: str):
 
     config = resolve_class(spec).config_from_dict(dict(spec.config))  # the config alone: no network is built
     return build_card(spec, None, package_card_notes(spec, config, None))
+
+
+def _architecture_class(cls: type, architecture: Any, directory: Path) -> type:
+    """The class a folder's ``architecture`` names: ``cls`` itself, or a registered model class derived from it.
+
+    Only registered classes are imported, so that a ``config.json`` from anywhere can never import a module of its
+    choosing.
+
+    Raises:
+        ValueError: another architecture, naming the expected and the received.
+    """
+    own = f"{cls.__module__}:{cls.__qualname__}"
+    if architecture == own:
+        return cls
+    spec = next((s for s in REGISTRY.values() if s.module == architecture), None)
+    if spec is not None and issubclass(resolve_class(spec), cls):
+        return resolve_class(spec)
+    raise ValueError(f"{directory / CONFIG_NAME}: expected architecture {own!r} or a registered model derived from it, received {architecture!r}")
+
+
+def from_pretrained(
+    cls: type, pretrained_model_name_or_path: str | Path, revision: str | None = None, cache_dir: str | Path | None = None,
+    token: str | bool | None = None, local_files_only: bool = False, **overrides: Any,
+) -> Any:
+    """``ZooModule.from_pretrained``: a model of ``cls`` from a weights folder or a Hub repo, in eval mode.
+
+    A local directory is checked against its ``sha256.json`` when it has one. A Hub repo is read as
+    :func:`load` reads one (cache first, one short metadata request, only ``model.safetensors`` and ``config.json``);
+    when it is a registered model's repo at its pinned revision, the files are checked against the record.
+
+    Args:
+        cls: the class asked for (``ZooModule`` itself or a base class: the registered class ``config.json`` names).
+        pretrained_model_name_or_path: a local weights directory or a Hub repo id (``owner/name``).
+        revision: the Hub revision (default: a registered repo's pinned revision, else ``"main"``).
+        cache_dir: the Hugging Face cache (default: ``HF_HUB_CACHE``).
+        token: the Hub token.
+        local_files_only: use the Hugging Face cache only.
+        overrides: config fields set explicitly.
+
+    Returns:
+        The model.
+
+    Raises:
+        WeightsNotFoundError: neither a weights directory nor a reachable or cached Hub repo.
+        ChecksumError: a file does not match the manifest or the record.
+        ValueError: ``config.json`` names another architecture, or the weights do not load.
+    """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    source = str(pretrained_model_name_or_path)
+    if Path(source).is_dir():
+        directory = _weights_directory(source, "pretrained_model_name_or_path")
+        verify_manifest(directory)
+    else:
+        try:
+            validate_repo_id(source)
+        except HFValidationError as error:
+            raise WeightsNotFoundError(f"pretrained_model_name_or_path={source!r}: expected a weights directory or a Hub repo id 'owner/name', received neither ({error})") from error
+        spec = next((s for s in REGISTRY.values() if s.hub_repo == source), None)
+        directory = _download_from_hub(
+            source,
+            revision or (spec.hub_revision if spec else "main"),
+            subject=f"no weights at {source!r}: no local directory of that name, and ",
+            alternative=f"pass the path of a directory with {WEIGHTS_NAME} and {CONFIG_NAME}",
+            local_files_only=local_files_only,
+            cache_dir=cache_dir,
+            token=token,
+        )
+        if spec is not None:
+            verify_files(directory, _recorded_digests(spec, revision))
+    architecture, config = _read_config_file(directory)
+    return _build(_architecture_class(cls, architecture, directory), directory, config, overrides, str(architecture))
+
+
+def folder_card(model: Any):
+    """The card ``save_pretrained`` writes: the registered spec's card (its package's notes for this config, no
+    measured record) and how to load the folder; a minimal card for an unregistered class.
+
+    The spec is the one whose module is the model's class, preferring the one whose config equals the model's.
+
+    Args:
+        model: a ZooModule.
+
+    Returns:
+        A ``huggingface_hub.ModelCard``.
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+
+    cls = type(model)
+    architecture = f"{cls.__module__}:{cls.__qualname__}"
+    loading = (
+        f"## This folder\n\nWritten by `save_pretrained` from a `{cls.__qualname__}`; {CONFIG_NAME} holds its configuration. Load it "
+        f'with `{cls.__qualname__}.from_pretrained("<this folder or its Hub repo>")`'
+    )
+    specs = sorted((s for s in REGISTRY.values() if s.module == architecture), key=lambda s: cls.config_from_dict(dict(s.config)) != model.config)
+    if not specs:
+        data = ModelCardData(library_name="zoo", tags=["zoo"], model_name=cls.__qualname__)
+        return ModelCard(f"---\n{data.to_yaml()}\n---\n\n# {cls.__qualname__}\n\n{loading}.\n")
+    from zoo.cards import build_card, package_card_notes
+
+    spec = specs[0]
+    notes = package_card_notes(spec, model.config, None)
+    return build_card(spec, None, f'{notes}\n\n{loading} or `zoo.load("{spec.name}", weights="<this folder>")`.')

@@ -12,6 +12,7 @@ What was measured about a shipped checkpoint (file hashes, parameter count, metr
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import importlib
 import json
@@ -46,6 +47,9 @@ class ModelSpec:
         module: ``"package.module:Class"`` of the LightningModule.
         config: overrides applied to the module's config dataclass for this variant.
         hub_repo: Hugging Face Hub repo id the weights would be pushed to.
+        hub_revision: the revision of ``hub_repo`` that ``zoo.load`` fetches (a commit sha once pushed: pinned, so
+            that later commits to the repo cannot change what an installed zoo loads). The sha256 recorded in
+            ``zoo/checkpoints.json`` are the files of this revision.
         license: licence of the weights the zoo ships (trained here).
         tags: Hub tags.
         headline_metric: key in the checkpoint's metrics shown in the README table.
@@ -65,6 +69,7 @@ class ModelSpec:
     module: str
     config: dict[str, Any] = field(default_factory=dict)
     hub_repo: str = ""
+    hub_revision: str = "main"
     license: str = "apache-2.0"
     tags: tuple[str, ...] = ()
     headline_metric: str = ""
@@ -152,8 +157,9 @@ def validate_name(name: str) -> str:
             f"model name must match {_NAME_PATTERN.pattern} (lower-case letters, digits, underscores); got {name!r}"
         )
     if name not in REGISTRY:
-        close = ", ".join(sorted(REGISTRY))
-        raise KeyError(f"unknown model {name!r}; registered models: {close}")
+        close = difflib.get_close_matches(name, list(REGISTRY), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise KeyError(f"unknown model {name!r}; {hint}registered models: {', '.join(sorted(REGISTRY))}")
     return name
 
 
@@ -162,11 +168,18 @@ def get_spec(name: str) -> ModelSpec:
     return REGISTRY[validate_name(name)]
 
 
-def list_models(filter: str | None = None) -> list[str]:
-    """Registered model names, sorted, optionally filtered by a shell-style pattern (``"*isp*"``)."""
+def list_models(filter: str | None = None, pretrained: bool = False) -> list[str]:
+    """Registered model names, sorted.
+
+    Args:
+        filter: a shell-style pattern the names must match (``"*isp*"``).
+        pretrained: only the models with a shipped checkpoint (a record in ``zoo/checkpoints.json``).
+    """
     names = sorted(REGISTRY)
     if filter:
         names = [n for n in names if fnmatch.fnmatch(n, filter)]
+    if pretrained:
+        names = [n for n in names if n in _checkpoint_records()]
     return names
 
 

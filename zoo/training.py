@@ -123,7 +123,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
 
 
-def run_cli(args: list[str], run: bool = True) -> LightningCLI:
+def run_cli(args: list[str], run: bool = True, prog: str | None = None) -> LightningCLI:
     """Run LightningCLI with ``args`` (e.g. ``["fit", "--config", "recipe.yaml"]``) and return it.
 
     Every trainer gets :class:`AtomicCheckpointIO` as its default ``plugins`` (a recipe that sets
@@ -132,6 +132,8 @@ def run_cli(args: list[str], run: bool = True) -> LightningCLI:
     Args:
         args: the LightningCLI arguments.
         run: run the subcommand (False: only parse and instantiate).
+        prog: the command name in usage lines and error hints (``"zoo train"``; default: jsonargparse's, from
+            ``sys.argv[0]``).
 
     Returns:
         The LightningCLI.
@@ -147,6 +149,7 @@ def run_cli(args: list[str], run: bool = True) -> LightningCLI:
         trainer_defaults={"plugins": [{"class_path": "zoo.training.AtomicCheckpointIO"}]},
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
+        parser_kwargs={"prog": prog} if prog else None,
     )
 
 

@@ -88,7 +88,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     from zoo.hub import load
 
     run = fit_or_restore(f"recipes/{spec.name}/tiny.yaml", overrides, ckpt)
-    run.model.save_pretrained(out_dir)
+    run.model.save_pretrained(out_dir, card=False, manifest=False)  # make_weights writes the card; the record holds the hashes
     data_args = run.cli.datamodule.hparams
     model = load(spec.name, weights=out_dir)
     task = model.config.task

@@ -18,7 +18,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
 
     recipe = Path("recipes") / spec.name / "tiny.yaml"
     run = fit_or_restore(recipe, overrides, ckpt)
-    run.model.save_pretrained(out_dir)
+    run.model.save_pretrained(out_dir, card=False, manifest=False)  # make_weights writes the card; the record holds the hashes
     model = load(spec.name, weights=out_dir)
     datamodule = run.cli.datamodule
     datamodule.setup("test")

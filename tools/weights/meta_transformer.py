@@ -110,7 +110,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     pretrain_seconds = pretrain_encoder(spec)
     run = fit_or_restore(f"recipes/{spec.name}/tiny.yaml", [f"--model.init_args.config.encoder_weights={ENCODER_FILE}", *overrides])
     run.model.config.encoder_weights = ""  # the shipped weights hold the encoder
-    run.model.save_pretrained(out_dir)
+    run.model.save_pretrained(out_dir, card=False, manifest=False)  # make_weights writes the card; the record holds the hashes
     model = zoo.load(spec.name, weights=out_dir)
     datamodule = run.cli.datamodule
 

@@ -79,7 +79,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     run = fit_or_restore(recipes / "tiny.yaml", [f"--model.init_args.config.pretrained={PRETRAINED_DIR / 'model.safetensors'}", *overrides], ckpt)
     baseline = fit_or_restore(recipes / "cyclegan_tiny.yaml", [], ckpt)
 
-    run.model.save_pretrained(out_dir)
+    run.model.save_pretrained(out_dir, card=False, manifest=False)  # make_weights writes the card; the record holds the hashes
     model = load(spec.name, weights=out_dir)
     cyclegan = baseline.model.eval()
     results: dict[str, dict[str, float]] = {"rawformer": {}, "identity": {}, "cyclegan": {}}

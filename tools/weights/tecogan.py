@@ -96,7 +96,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     if ckpt:
         raise ValueError("--ckpt: the TecoGAN checkpoints are made in one run each; expected no --ckpt")
     model, seconds, steps = _fit(spec.name, overrides)
-    model.save_pretrained(out_dir)
+    model.save_pretrained(out_dir, card=False, manifest=False)  # make_weights writes the card; the record holds the hashes
     model = load(spec.name, weights=out_dir)
     methods: dict[str, Any] = {"bicubic": "bicubic"}
     if spec.name == "frvsr_tiny":

@@ -82,7 +82,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     data = FewShotDataModule(val_features, val_labels, novel_features, novel_labels, shots=5, train_tasks=TRAIN_TASKS, tasks_per_batch=TRAIN_TASKS, test_tasks=TEST_TASKS)
     L.Trainer(max_steps=TRAIN_STEPS, max_epochs=TRAIN_STEPS, logger=False, enable_checkpointing=False, enable_model_summary=False, limit_val_batches=0).fit(model, data)
     seconds = time.time() - start
-    model.save_pretrained(out_dir)
+    model.save_pretrained(out_dir, card=False, manifest=False)  # make_weights writes the card; the record holds the hashes
     save_file({k: v.contiguous() for k, v in backbone.state_dict().items()}, str(out_dir / BACKBONE_NAME))
     unem = zoo.load(spec.name, weights=out_dir)
 

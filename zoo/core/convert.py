@@ -16,9 +16,15 @@ def read_official(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"official checkpoint: expected an existing file, received {str(path)!r}")
-    if path.suffix == ".safetensors":
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # safetensors and the unpickler raise many types for a file that is not a checkpoint
+        raise ValueError(
+            f"official checkpoint {path}: expected a PyTorch checkpoint (.pth / .pt, read with weights_only=True) or a "
+            f".safetensors file, received a file that does not load as one ({type(error).__name__})"
+        ) from error
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

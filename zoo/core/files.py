@@ -7,3 +7,7 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
 BEFORE_AFTER_NAME = "before_after.png"
+MANIFEST_NAME = "sha256.json"
+"""A user weights folder's manifest: file name -> hex sha256 of every other file, written by ``save_pretrained``."""
+LOAD_FILES = (WEIGHTS_NAME, CONFIG_NAME)
+"""What loading reads: the only files ``zoo.load`` fetches from the Hub and checks against a record or manifest."""

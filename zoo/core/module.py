@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from zoo.core import checks
 from zoo.core.files import CONFIG_NAME, WEIGHTS_NAME
 
 
@@ -52,11 +54,22 @@ class ZooModule(L.LightningModule):
     # ----------------------------------------------------------------- config
     @classmethod
     def config_from_dict(cls, values: dict[str, Any]) -> Any:
-        """Build the config dataclass from a dict, refusing unknown keys by name."""
+        """Build the config dataclass from a dict (``config.json``, a recipe, overrides).
+
+        Args:
+            values: field name -> value; lists stand for tuples.
+
+        Raises:
+            ValueError: an unknown key, or a value that is not of its field's type (a string for a number, NaN or
+                Inf for a float, a tuple of the wrong length), naming the field, the expected type and the value.
+        """
         fields = {f.name: f for f in dataclasses.fields(cls.config_class)}
         unknown = sorted(set(values) - set(fields))
         if unknown:
             raise ValueError(f"config: unknown keys {unknown}; expected a subset of {sorted(fields)}")
+        hints = typing.get_type_hints(cls.config_class)
+        for key, value in values.items():
+            checks.check_type(value, hints.get(key, Any), f"config.{key}")
         converted = {}
         for key, value in values.items():
             default = getattr(cls.config_class(), key)
@@ -77,18 +90,131 @@ class ZooModule(L.LightningModule):
         """Number of parameters of the inference network (what the card reports)."""
         return sum(p.numel() for p in self.inference_net.parameters())
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``model.safetensors`` and ``config.json`` (the Hub layout) into ``directory``.
+    def save_pretrained(
+        self,
+        save_directory: str | Path,
+        *,
+        repo_id: str | None = None,
+        push_to_hub: bool = False,
+        card: bool = True,
+        manifest: bool = True,
+        **push_to_hub_kwargs: Any,
+    ) -> Path:
+        """Write the weights folder (the Hub layout): ``model.safetensors``, ``config.json``, the card ``README.md``
+        and the manifest ``sha256.json``; the arguments of ``huggingface_hub.PyTorchModelHubMixin.save_pretrained``.
+
+        The folder loads back through :meth:`from_pretrained` and ``zoo.load(name, weights=directory)``, which checks
+        it against the manifest.
+
+        Args:
+            save_directory: the folder (created when missing).
+            repo_id: the Hub repo ``push_to_hub`` uploads to (default: the folder's name).
+            push_to_hub: also upload the model (:meth:`push_to_hub`).
+            card: write ``README.md`` (``zoo.hub.folder_card``: the registered spec's card for this config).
+            manifest: write ``sha256.json`` (file name -> sha256 of every other file in the folder); False removes a
+                stale one. The shipped folders pass False: ``zoo/checkpoints.json`` records their files instead.
+            push_to_hub_kwargs: keyword arguments of :meth:`push_to_hub`.
 
         Returns:
             The directory.
         """
-        directory = Path(directory)
+        from zoo.core.files import CARD_NAME, MANIFEST_NAME
+        from zoo.hub import folder_card, write_manifest
+
+        directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.inference_net.state_dict().items()}
         save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
         (directory / CONFIG_NAME).write_text(json.dumps(self.config_dict(), indent=2) + "\n")
+        if card:
+            folder_card(self).save(directory / CARD_NAME)
+        if manifest:
+            write_manifest(directory)
+        else:
+            (directory / MANIFEST_NAME).unlink(missing_ok=True)
+        if push_to_hub:
+            self.push_to_hub(repo_id or directory.name, **push_to_hub_kwargs)
         return directory
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+        **overrides: Any,
+    ) -> ZooModule:
+        """The model saved in a weights folder or a Hub repo, in eval mode; the arguments of
+        ``huggingface_hub.PyTorchModelHubMixin.from_pretrained`` (``zoo.hub.from_pretrained``).
+
+        ``config.json``'s ``architecture`` must be this class, or a registered model derived from it (so
+        ``ZooModule.from_pretrained(path)`` builds whichever registered model the folder holds).
+
+        Args:
+            pretrained_model_name_or_path: a local weights directory or a Hub repo id (``owner/name``).
+            revision: the Hub revision (default: a registered repo's pinned revision, else ``"main"``).
+            cache_dir: the Hugging Face cache (default: ``HF_HUB_CACHE``).
+            token: the Hub token.
+            local_files_only: use the Hugging Face cache only, as in ``huggingface_hub``.
+            overrides: config fields set explicitly.
+
+        Returns:
+            The model.
+
+        Raises:
+            zoo.hub.WeightsNotFoundError: neither a weights directory nor a reachable or cached Hub repo.
+            zoo.hub.ChecksumError: a file does not match the folder's ``sha256.json`` or a registered record.
+            ValueError: another architecture, or weights that do not load.
+        """
+        from zoo.hub import from_pretrained
+
+        return from_pretrained(cls, pretrained_model_name_or_path, revision, cache_dir, token, local_files_only, **overrides)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str = "Push model using zoo.",
+        private: bool | None = None,
+        token: str | None = None,
+        branch: str | None = None,
+        create_pr: bool | None = None,
+        allow_patterns: list[str] | str | None = None,
+        ignore_patterns: list[str] | str | None = None,
+        delete_patterns: list[str] | str | None = None,
+    ) -> str:
+        """Upload the model (the folder :meth:`save_pretrained` writes) to a Hub repo in one commit, creating the repo
+        when missing; the arguments of ``huggingface_hub.PyTorchModelHubMixin.push_to_hub``.
+
+        Args:
+            repo_id: the Hub repo (``owner/name``).
+            commit_message: the commit's message.
+            private: create the repo private (None: the owner's default).
+            token: the Hub token (default: the logged-in one).
+            branch: the branch to commit to (default: ``main``).
+            create_pr: open a pull request instead of committing to ``branch``.
+            allow_patterns: upload only the files that match.
+            ignore_patterns: skip the files that match.
+            delete_patterns: remote files to delete in the same commit.
+
+        Returns:
+            The commit's URL (a ``huggingface_hub.CommitInfo``: its ``oid`` is the sha to pin as ``hub_revision``).
+        """
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        repo_id = api.create_repo(repo_id=repo_id, private=private, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = self.save_pretrained(Path(tmp) / repo_id.rsplit("/", 1)[-1])
+            return api.upload_folder(
+                repo_id=repo_id, repo_type="model", folder_path=folder, commit_message=commit_message, revision=branch,
+                create_pr=create_pr, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns, delete_patterns=delete_patterns,
+            )
 
     def load_net_weights(self, path: str | Path) -> None:
         """Load ``model.safetensors`` into the inference network (and the training copy), strictly."""
@@ -100,7 +226,8 @@ class ZooModule(L.LightningModule):
         The one way weights enter a model: shipped files, the Hub, and every official converter go through it.
 
         Raises:
-            ValueError: keys or shapes differ, naming the missing, unexpected and mis-shaped tensors.
+            ValueError: keys or shapes differ, naming the missing, unexpected and mis-shaped tensors; or a tensor
+                holds NaN or Inf, naming it.
         """
         expected = self.net.state_dict()
         missing = sorted(set(expected) - set(state))
@@ -112,6 +239,9 @@ class ZooModule(L.LightningModule):
                 f"missing {missing[:6]}{' ...' if len(missing) > 6 else ''}, unexpected {unexpected[:6]}{' ...' if len(unexpected) > 6 else ''}, "
                 f"mis-shaped {shapes[:4]} (is it the checkpoint of another variant or configuration?)"
             )
+        for key, tensor in state.items():
+            if tensor.is_floating_point() or tensor.is_complex():
+                checks.check_finite(tensor, f"weights {key!r}")
         self.net.load_state_dict(state, strict=True)
         if self.inference_net is not self.net:
             self.inference_net.load_state_dict(state, strict=True)
@@ -179,6 +309,18 @@ class ZooModule(L.LightningModule):
         one call on :meth:`example_input` unless a model has several entry points (e.g. one per modality)."""
         x = self.example_input(batch_size)
         return [(x if isinstance(x, tuple) else (x,), {})]
+
+    def export_calls(self, batch_size: int = 2) -> list[tuple[tuple, dict[str, Any]]]:
+        """``(args, kwargs)`` of the forward calls that ``zoo export`` traces, one ONNX graph each (``zoo.export``);
+        by default :meth:`example_calls`. Override to export other entry points or other example shapes.
+
+        Args:
+            batch_size: the traced batch (``torch.export`` makes axes of size 1 static, so 2 keeps the batch dynamic).
+
+        Returns:
+            A list of ``(args, kwargs)``: tensors (or tuples of tensors) in ``args``, constants in ``kwargs``.
+        """
+        return self.example_calls(batch_size)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return (self.net if self.training else self.inference_net)(*inputs)

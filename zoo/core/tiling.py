@@ -12,19 +12,22 @@ import torch
 import torch.nn.functional as F
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int, minimum: int = 0) -> torch.Tensor:
+def pad_to_multiple(x: torch.Tensor, multiple: int, minimum: int | tuple[int, int] = 0) -> torch.Tensor:
     """Pad the bottom and right of ``x`` (reflection, replication where the image is too small to reflect) so both
     sides are multiples of ``multiple`` and at least ``minimum``.
 
     Args:
         x: Shape: (N, C, H, W).
+        multiple: the side divisor.
+        minimum: the smallest side, or ``(height, width)`` minima.
 
     Returns:
         Shape: (N, C, H', W').
     """
     h, w = x.shape[-2:]
-    target_h = max(-(-h // multiple) * multiple, -(-minimum // multiple) * multiple)
-    target_w = max(-(-w // multiple) * multiple, -(-minimum // multiple) * multiple)
+    min_h, min_w = (minimum, minimum) if isinstance(minimum, int) else minimum
+    target_h = max(-(-h // multiple) * multiple, -(-min_h // multiple) * multiple)
+    target_w = max(-(-w // multiple) * multiple, -(-min_w // multiple) * multiple)
     pad = (0, target_w - w, 0, target_h - h)
     if pad[1] == 0 and pad[3] == 0:
         return x
@@ -68,19 +71,23 @@ def tiled_apply(
     h, w = x.shape[-2:]
     if h <= tile and w <= tile:
         return fn(pad_to_multiple(x, multiple))[..., : scale * h, : scale * w]
-    padded = pad_to_multiple(x, multiple, minimum=tile)
+    # A side that fits in one tile is padded to the network's multiple only (a 1 x 700 strip runs as 64 x 704 tiles,
+    # not 512 x 768); a longer side is cut into overlapping tiles of the full size.
+    tile_h, tile_w = (tile if side > tile else -(-side // multiple) * multiple for side in (h, w))
+    padded = pad_to_multiple(x, multiple, minimum=(tile_h, tile_w))
     big_h, big_w = padded.shape[-2:]
+    overlap_h, overlap_w = (overlap if side > tile else 0 for side in (h, w))
     out = norm = None
-    step = tile - overlap
-    for top in _starts(big_h, tile, step):
-        for left in _starts(big_w, tile, step):
-            piece = fn(padded[..., top : top + tile, left : left + tile])
+    for top in _starts(big_h, tile_h, tile_h - overlap_h):
+        for left in _starts(big_w, tile_w, tile_w - overlap_w):
+            piece = fn(padded[..., top : top + tile_h, left : left + tile_w])
             if out is None:
                 out = piece.new_zeros(*piece.shape[:2], scale * big_h, scale * big_w)
                 norm = piece.new_zeros(1, 1, scale * big_h, scale * big_w)
-                window = _ramp(scale * tile, scale * overlap, piece.device, piece.dtype)
-                window = window[:, None] * window[None, :]
-            rows, cols = slice(scale * top, scale * (top + tile)), slice(scale * left, scale * (left + tile))
+                ramp_h = _ramp(scale * tile_h, scale * overlap_h, piece.device, piece.dtype)
+                ramp_w = _ramp(scale * tile_w, scale * overlap_w, piece.device, piece.dtype)
+                window = ramp_h[:, None] * ramp_w[None, :]
+            rows, cols = slice(scale * top, scale * (top + tile_h)), slice(scale * left, scale * (left + tile_w))
             out[..., rows, cols] += piece * window
             norm[..., rows, cols] += window
     return (out / norm)[..., : scale * h, : scale * w]

@@ -54,6 +54,12 @@ def _fit_side(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
     return max(1, round(w * f)), max(1, round(h * f))
 
 
+def _undecodable(path: Path, error: Exception) -> ValueError:
+    """The one-line error for a video ffmpeg cannot read (ffmpeg's own message is many lines of log)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return ValueError(f"video: expected a decodable video file, received {str(path)!r} ({lines[-1] if lines else type(error).__name__})")
+
+
 def iter_video(path: str | Path, max_frames: int | None = None, max_side: int | None = None) -> Iterator[np.ndarray]:
     """Decode a video file frame by frame (memory does not grow with its length).
 
@@ -64,35 +70,50 @@ def iter_video(path: str | Path, max_frames: int | None = None, max_side: int | 
 
     Yields:
         uint8 RGB frames. Shape: (H, W, 3).
+
+    Raises:
+        ValueError: the file is missing, or ffmpeg cannot decode it (empty, truncated, not a video).
     """
     import imageio_ffmpeg
 
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"video: expected an existing file, received {str(path)!r} (not found)")
+        raise ValueError(f"video: expected an existing file, received {str(path)!r} ({'a directory' if path.is_dir() else 'not found'})")
     reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    meta = next(reader)
-    w, h = meta["size"]
-    out_size = _fit_side((w, h), max_side)
     try:
+        meta = next(reader)
+        w, h = meta["size"]
+        out_size = _fit_side((w, h), max_side)
         for i, raw in enumerate(reader):
             if max_frames is not None and i >= max_frames:
                 break
+            if len(raw) != h * w * 3:
+                raise ValueError(f"video: expected frames of {w}x{h}x3 bytes, received {len(raw)} bytes in frame {i} of {str(path)!r} (truncated?)")
             frame = np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
             if out_size != (w, h):
                 frame = np.asarray(Image.fromarray(frame).resize(out_size, Image.LANCZOS))
             yield frame
+    except (OSError, RuntimeError, StopIteration, KeyError) as error:
+        raise _undecodable(path, error) from None
     finally:
         reader.close()
 
 
 def video_fps(path: str | Path) -> float:
-    """Frame rate of a video file (25 if the container does not say)."""
+    """Frame rate of a video file (25 if the container does not say).
+
+    Raises:
+        ValueError: ffmpeg cannot read the file.
+    """
     import imageio_ffmpeg
 
     reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    reader.close()
+    try:
+        meta = next(reader)
+    except (OSError, RuntimeError, StopIteration) as error:
+        raise _undecodable(Path(path), error) from None
+    finally:
+        reader.close()
     return float(meta.get("fps") or 25.0)
 
 
@@ -117,15 +138,26 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25.
 
 
 def read_frame_folder(folder: str | Path, max_frames: int | None = None, max_side: int | None = None) -> np.ndarray:
-    """Frames of a folder of images, in name order, as uint8 (T, H, W, 3)."""
+    """Frames of a folder of images, in name order, as uint8 (T, H, W, 3).
+
+    Raises:
+        ValueError: no image in the folder, a frame that cannot be read, or frames of different sizes.
+    """
+    from zoo.core.checks import open_image
+
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in FRAME_SUFFIXES)[:max_frames]
     if not files:
         raise ValueError(f"frame folder: expected images ({', '.join(FRAME_SUFFIXES)}) in {str(folder)!r}, received none")
     frames = []
     for p in files:
-        img = Image.open(p).convert("RGB")
+        img = open_image(p, "frame").convert("RGB")
         size = _fit_side(img.size, max_side)
         frames.append(np.asarray(img.resize(size, Image.LANCZOS) if size != img.size else img))
+        if frames[-1].shape != frames[0].shape:
+            raise ValueError(
+                f"frame folder: expected frames of one size, received {files[0].name} at {frames[0].shape[1]}x{frames[0].shape[0]} "
+                f"and {p.name} at {frames[-1].shape[1]}x{frames[-1].shape[0]}"
+            )
     return np.stack(frames)
 
 

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo.core.optional import require
+
 _Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
 
 
@@ -99,7 +101,7 @@ class LPIPS(nn.Module):
 
 
 def _farneback(prev: np.ndarray, curr: np.ndarray) -> np.ndarray:
-    import cv2
+    cv2 = require("cv2", "tools", package="opencv-python-headless")
 
     return cv2.calcOpticalFlowFarneback(prev, curr, None, 0.5, 3, 15, 3, 5, 1.2, 0)
 
@@ -113,7 +115,7 @@ def tof(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     Returns:
         Shape: (T - 1,).
     """
-    import cv2
+    cv2 = require("cv2", "tools", package="opencv-python-headless")
 
     def grey(x: torch.Tensor) -> list[np.ndarray]:
         frames = to_uint8_frames(x).permute(0, 2, 3, 1).numpy().astype(np.uint8)

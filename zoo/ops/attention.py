@@ -6,7 +6,7 @@ Queries, keys and values are cut into non-overlapping ``t x t`` tokens (each a `
     out = softmax(q q_r^T T) (softmax(q_r k^T T) v)
 
 which costs ``O(L * L/4)`` instead of ``O(L^2)`` for ``L`` tokens. :func:`condensed_query_attention` computes the
-two products with ``scaled_dot_product_attention`` (no attention matrix is materialised);
+two products with ``scaled_dot_product_attention`` on a single head (no attention matrix is materialised);
 :func:`condensed_query_attention_reference` is the explicit matrix formulation of the official code, which the
 tests hold it equal to.
 """
@@ -84,9 +84,24 @@ def condensed_query_attention(
         Shape: (N, C, H, W).
     """
     qt, kt, vt, rt = _tokens(q, k, v, q_reduced, token)
-    condensed = F.scaled_dot_product_attention(rt, kt, vt, scale=temperature)
-    out = F.scaled_dot_product_attention(qt, rt, condensed, scale=temperature)
+    condensed = _single_head_attention(rt, kt, vt, temperature)
+    out = _single_head_attention(qt, rt, condensed, temperature)
     return tokens_to_image(out, *q.shape[1:], token)
+
+
+def _single_head_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """``scaled_dot_product_attention`` over one head: the tokens get a head axis of size 1 and lose it again, so that
+    the op sees the 4-D (N, heads, L, E) layout that every backend takes (ONNX's Attention only takes 4-D inputs);
+    the values are those of the 3-D call.
+
+    Args:
+        q: Shape: (N, Lq, E). k: Shape: (N, Lk, E). v: Shape: (N, Lk, Ev).
+        scale: logit scale.
+
+    Returns:
+        Shape: (N, Lq, Ev).
+    """
+    return F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None], scale=scale)[:, 0]
 
 
 def condensed_query_attention_reference(

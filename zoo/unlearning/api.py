@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import json
 import os
 import shutil
 import tempfile
 import time
+import typing
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from zoo.core import checks
 from zoo.unlearning.base import METHODS, hyperparameters
 from zoo.unlearning.data import UnlearningData
 from zoo.unlearning.evaluate import evaluate, forget_val_l1, relearn_steps
@@ -47,8 +50,26 @@ def method_names() -> list[str]:
     return sorted(_methods())
 
 
-def build_method(name: str, net: nn.Module, task: str, **hparams: Any):
-    """The method ``name`` around ``net``; unknown methods and hyper-parameters are refused by name."""
+def _annotation(cls: type, key: str) -> Any:
+    """The type annotation of the keyword ``key`` in the first ``__init__`` along ``cls``'s MRO that takes it."""
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is not None and key in inspect.signature(init).parameters:
+            return typing.get_type_hints(init).get(key, Any)
+    return Any
+
+
+def check_hyperparameters(name: str, hparams: dict[str, Any]) -> None:
+    """Check a method's name and hyper-parameters before anything runs.
+
+    Args:
+        name: one of :func:`method_names`.
+        hparams: hyper-parameter -> value (as a command line or JSON gives them: lists for tuples).
+
+    Raises:
+        ValueError: an unknown method or hyper-parameter, a value not of the hyper-parameter's type (``lr=abc``), or
+            a negative number (``batch_size`` below 1), naming the hyper-parameter, what was expected and what was received.
+    """
     methods = _methods()
     if name not in methods:
         raise ValueError(f"method: expected one of {sorted(methods)}, received {name!r}")
@@ -56,7 +77,18 @@ def build_method(name: str, net: nn.Module, task: str, **hparams: Any):
     unknown = sorted(set(hparams) - set(known))
     if unknown:
         raise ValueError(f"{name}: unknown hyper-parameters {unknown}; expected a subset of {sorted(known)}")
-    return methods[name](net, task, **hparams)
+    for key, value in hparams.items():
+        checks.check_type(value, _annotation(methods[name], key), f"{name} {key}")
+        low = 1 if key == "batch_size" else 0
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < low:
+            raise ValueError(f"{name} {key}: expected a number >= {low}, received {value!r}")
+
+
+def build_method(name: str, net: nn.Module, task: str, **hparams: Any):
+    """The method ``name`` around ``net``; unknown methods and hyper-parameters, and values of the wrong type or sign,
+    are refused by name (:func:`check_hyperparameters`)."""
+    check_hyperparameters(name, hparams)
+    return _methods()[name](net, task, **hparams)
 
 
 def _as_dataset(data: Any, what: str) -> Dataset:

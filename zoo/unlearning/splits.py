@@ -35,25 +35,42 @@ class ForgetSpec:
 
     @classmethod
     def parse(cls, text: str) -> "ForgetSpec":
-        """Parse ``"random:0.1"``, ``"class:3"``, ``"class:3,5"``, ``"subclass:12"`` or ``"range:0:2"``."""
-        kind, _, rest = str(text).partition(":")
-        expected = "random:FRACTION, class:C[,C...], subclass:S[,S...] or range:LOW:HIGH"
-        try:
-            if kind == "random":
-                values = (float(rest),)
-                if not 0.0 < values[0] < 1.0:
-                    raise ValueError
-            elif kind in ("class", "subclass"):
-                values = tuple(float(int(v)) for v in rest.split(","))
-            elif kind == "range":
-                low, high = (float(v) for v in rest.split(":"))
-                if low > high:
-                    raise ValueError
-                values = (low, high)
-            else:
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"forget: expected {expected}, received {text!r}") from None
+        """Parse ``"random:0.1"``, ``"class:3"``, ``"class:3,5"``, ``"subclass:12"`` or ``"range:0:2"``.
+
+        Raises:
+            ValueError: naming the part of ``text`` that is wrong (the kind, a value, their count or order) and the
+                form that was expected.
+        """
+        text = str(text)
+        kind, _, rest = text.partition(":")
+        forms = {"random": "random:FRACTION", "class": "class:C[,C...]", "subclass": "subclass:S[,S...]", "range": "range:LOW:HIGH"}
+        if kind not in forms:
+            raise ValueError(f"forget: expected a kind of {', '.join(forms)} ({', '.join(forms.values())}), received {kind!r} in {text!r}")
+
+        def refuse(what: str, received: str) -> ValueError:
+            return ValueError(f"forget: expected {forms[kind]} with {what}, received {received} in {text!r}")
+
+        def number(value: str, cast: type = float) -> float:
+            try:
+                return float(cast(value))
+            except ValueError:
+                raise refuse("integer ids" if cast is int else "numbers", repr(value)) from None
+
+        if kind == "random":
+            (fraction,) = values = (number(rest),)
+            if not 0.0 < fraction < 1.0:
+                raise refuse("a FRACTION strictly between 0 and 1", f"{fraction:g}")
+        elif kind in ("class", "subclass"):
+            values = tuple(number(v, int) for v in rest.split(","))
+        else:
+            parts = rest.split(":")
+            if len(parts) != 2:
+                raise refuse("two numbers LOW:HIGH", f"{len(parts)} value(s) {rest!r}")
+            low, high = values = (number(parts[0]), number(parts[1]))
+            if np.isnan(values).any():
+                raise refuse("numbers (inf allowed)", repr(rest))
+            if low > high:
+                raise refuse("LOW <= HIGH", f"LOW {low:g} > HIGH {high:g}")
         return cls(kind, values)
 
     def __str__(self) -> str:

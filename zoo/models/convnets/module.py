@@ -50,6 +50,8 @@ class ConvNetConfig:
 
 
 ARCHS = ("allcnn", "resnet18")
+MAX_INPUT_VALUES = 2**26
+"""The most values ``predict`` takes in one call (64 M: e.g. 64 grey images of 1024 x 1024)."""
 
 
 class ConvNetModule(ZooModule):
@@ -104,33 +106,52 @@ class ConvNetModule(ZooModule):
 
     # ------------------------------------------------------------- inference
     def prepare_input(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Accepts an image path, a PIL image, an (H, W) / (C, H, W) / (N, C, H, W) tensor or array (uint8, or
-        float in [0, 1]); other sizes are resized to ``image_size``."""
+        """Validate and batch user input.
+
+        Args:
+            x: an image path, a PIL image, or an (H, W) / (C, H, W) / (N, C, H, W) tensor or array (channels-last
+                (H, W, C) arrays too): uint8 in 0..255, or float in [0, 1] (divide 0..255 floats by 255); other sizes
+                are resized to ``image_size``; at most :data:`MAX_INPUT_VALUES` values.
+
+        Returns:
+            The (N, in_channels, image_size, image_size) float batch and ``{"batched": bool}``.
+
+        Raises:
+            ValueError: an unreadable file, or a wrong type, rank, channel count or dtype, an empty, oversized or
+                non-finite input, or floats outside [0, 1], naming what was expected and what was received.
+        """
         cfg = self.config
         batched = False
         if isinstance(x, (str, Path)):
-            x = Image.open(checks.check_path(x))
+            x = checks.open_image(x)
         if isinstance(x, Image.Image):
-            x = np.asarray(x.convert("L" if cfg.in_channels == 1 else "RGB"))
+            x = np.array(x.convert("L" if cfg.in_channels == 1 else "RGB"))
         if isinstance(x, np.ndarray):
+            if x.dtype.kind not in "biuf":
+                raise ValueError(f"input: expected a uint8 or floating-point array, received {checks.describe(x)}")
             x = torch.from_numpy(np.ascontiguousarray(x))
             if x.ndim == 3 and x.shape[-1] in (1, 3) and x.shape[0] not in (1, 3):
                 x = x.permute(2, 0, 1)
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"input: expected an image path, PIL image, array or tensor, received {checks.describe(x)}")
-        if x.dtype == torch.uint8:
-            x = x.float() / 255.0
-        checks.check_floating(x)
+        if x.ndim not in (2, 3, 4):
+            raise ValueError(f"input: expected (H, W), (C, H, W) or (N, C, H, W), received {checks.describe(x)}")
+        checks.check_max_numel(x, MAX_INPUT_VALUES)
+        if x.dtype != torch.uint8 and not x.is_floating_point():
+            raise ValueError(f"input: expected uint8 (0..255) or floating-point values in [0, 1], received {checks.describe(x)}")
         if x.ndim == 2:
             x = x[None]
         if x.ndim == 4:
             batched = True
-        elif x.ndim == 3:
-            x = x[None]
         else:
-            raise ValueError(f"input: expected (H, W), (C, H, W) or (N, C, H, W), received {checks.describe(x)}")
+            x = x[None]
         checks.check_shape(x, ["N", str(cfg.in_channels), "H", "W"])
+        checks.check_not_empty(x)
+        if x.dtype == torch.uint8:
+            x = x.float() / 255.0
         checks.check_finite(x)
+        checks.check_range(x, 0.0, 1.0, hint="floats are intensities in [0, 1]: divide 0..255 values by 255, or pass uint8")
+        x = x.float()
         if x.shape[-2:] != (cfg.image_size, cfg.image_size):
             x = torch.nn.functional.interpolate(x, size=(cfg.image_size, cfg.image_size), mode="bilinear", antialias=True, align_corners=False)
         return x, {"batched": batched}

@@ -41,6 +41,9 @@ DISCRIMINATOR_DOMAINS = {"D_A": "b", "D_B": "a"}
 MULTIPLE, MIN_SIDE = 4, 8
 """The generator needs sides divisible by 4 and at least 8 (reflection padding and instance norm at 1/4 scale)."""
 PIL_MODES = {1: "L", 3: "RGB"}
+MAX_IMAGE_VALUES = 2**26
+"""The most values ``predict`` takes in one call (67 M: e.g. one 4,700 x 4,700 RGB image; the ResNet generator is not
+tiled, and holds 64 to 256 feature maps of the image's size)."""
 
 
 def signed(x: torch.Tensor) -> torch.Tensor:
@@ -244,6 +247,7 @@ class CycleGAN(AdversarialModule):
             raise ValueError(f"image: expected a tensor or array for a {channels}-channel model, received a PIL image")
         if image.mode != PIL_MODES[channels]:
             raise ValueError(f"image: expected a PIL image of mode {PIL_MODES[channels]!r}, received mode {image.mode!r}")
+        checks.check_max_numel(image, MAX_IMAGE_VALUES, "image")
         array = np.asarray(image, dtype=np.float32) / 255.0
         return torch.from_numpy(array.reshape(*array.shape[:2], channels)).permute(2, 0, 1)[None]
 
@@ -252,24 +256,27 @@ class CycleGAN(AdversarialModule):
 
         Accepts an image file path (read with PIL and converted to RGB, or to L for 1-channel models, as the official
         loader does), a PIL image of that mode, an (H, W, C) numpy array (uint8, uint16, or float in [0, 1]), or a
-        float tensor (C, H, W) / (N, C, H, W) in [0, 1].
+        float tensor (C, H, W) / (N, C, H, W) in [0, 1]; at most :data:`MAX_IMAGE_VALUES` values.
 
         Returns:
             A (N, C, H, W) float tensor in [0, 1] and the context :meth:`postprocess` needs to return the same kind.
+
+        Raises:
+            ValueError: an unreadable file, a wrong type, mode, shape or dtype, an empty, oversized or non-finite input,
+                or values outside [0, 1], naming what was expected and what was received.
         """
         channels = self.config.channels
         if isinstance(x, (str, Path)):
-            path = checks.check_path(x, "image")
             if channels not in PIL_MODES:
                 raise ValueError(f"image file: expected a {channels}-channel model to take tensors or arrays, received a path")
-            with Image.open(path) as image:
-                converted = image.convert(PIL_MODES[channels])
+            converted = checks.open_image(x, "image").convert(PIL_MODES[channels])
             return self._from_pil(converted), {"kind": "pil", "mode": converted.mode}
         if isinstance(x, Image.Image):
             return self._from_pil(x), {"kind": "pil", "mode": x.mode}
         if isinstance(x, np.ndarray):
             if x.ndim != 3 or x.shape[-1] != channels:
                 raise ValueError(f"image array: expected shape (H, W, {channels}), received {checks.describe(x)}")
+            checks.check_max_numel(x, MAX_IMAGE_VALUES, "image array")
             if x.dtype in (np.uint8, np.uint16):
                 scaled = x.astype(np.float32) / float(np.iinfo(x.dtype).max)
             elif x.dtype.kind == "f":
@@ -278,7 +285,7 @@ class CycleGAN(AdversarialModule):
                 raise ValueError(f"image array: expected dtype uint8, uint16 or float, received {checks.describe(x)}")
             tensor, _ = self.prepare_input(torch.from_numpy(np.ascontiguousarray(scaled)).permute(2, 0, 1))
             return tensor, {"kind": "numpy", "dtype": x.dtype}
-        batch, batched = checks.check_image_batch(x, channels, "image")
+        batch, batched = checks.check_image_batch(x, channels, "image", max_values=MAX_IMAGE_VALUES)
         return batch, {"kind": "tensor", "batched": batched, "dtype": x.dtype, "device": x.device}
 
     @torch.no_grad()

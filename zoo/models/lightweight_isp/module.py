@@ -31,6 +31,10 @@ from zoo.losses.tv import l2_total_variation
 from zoo.models.lightweight_isp.model import PackedConvISP, RMFANet
 
 GENERATOR_WIDTHS = {"efficient": (12, 12), "robust": (16, 4)}
+RAW_PIL_MODES = ("I;16", "I;16B", "I;16L", "I")
+"""PIL modes of RAW files: 16- or 32-bit single-channel sensor counts."""
+MAX_RAW_VALUES = 2**27
+"""The most RAW values ``predict`` takes in one call (134 M: e.g. an 11,000 x 12,000 mosaic)."""
 
 
 @dataclasses.dataclass
@@ -144,23 +148,30 @@ class LightweightISP(AdversarialModule):
 
     def to_packed(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         """User-level RAW (see :meth:`prepare_input`) -> validated packed RAW (N, 4, h, w) and an output context."""
+        cfg = self.config
         if isinstance(x, (str, Path)):
-            path = checks.check_path(x, "RAW file")
-            with Image.open(path) as image:
-                image.load()
-                return self.to_packed(image)[0], {"kind": "pil"}
+            return self.to_packed(checks.open_image(x, "RAW file"))[0], {"kind": "pil"}
         if isinstance(x, Image.Image):
-            if x.mode not in ("I;16", "I;16B", "I;16L", "I", "L"):
-                raise ValueError(f"RAW image: expected a single-channel Bayer image (mode I;16, I or L), received mode {x.mode!r}")
+            if x.mode not in RAW_PIL_MODES:
+                note = " (8-bit greyscale is a picture, not sensor counts)" if x.mode == "L" else ""
+                raise ValueError(
+                    f"RAW image: expected a single-channel Bayer image of sensor counts (mode {' or '.join(RAW_PIL_MODES)}), "
+                    f"received mode {x.mode!r}{note}"
+                )
             return self.to_packed(np.array(x).astype(np.int32))[0], {"kind": "pil"}
         if isinstance(x, np.ndarray):
             if x.dtype.kind in "iu":
                 if x.ndim != 2:
                     raise ValueError(f"RAW counts: expected an (H, W) integer Bayer mosaic, received {checks.describe(x)}")
+                checks.check_max_numel(x, MAX_RAW_VALUES, "RAW counts")
                 counts = torch.from_numpy(x.astype(np.float32))[None, None]
                 checks.check_not_empty(counts, "RAW counts")
                 checks.check_divisible(counts, 2, "RAW counts")
-                packed = normalize_packed(pack_bayer(counts), self.config.black_level, self.config.white_level)
+                checks.check_range(
+                    counts, 0.0, cfg.white_level, f"RAW counts (white level {cfg.white_level:g})",
+                    hint="counts above the white level would saturate: pass this sensor's counts, or build the model with its white_level and black_level",
+                )
+                packed = normalize_packed(pack_bayer(counts), cfg.black_level, cfg.white_level)
                 return packed, {"kind": "numpy", "batched": False}
             if x.dtype.kind != "f":
                 raise ValueError(f"RAW: expected an integer or floating-point array, received {checks.describe(x)}")
@@ -169,6 +180,7 @@ class LightweightISP(AdversarialModule):
             raise ValueError(f"RAW: expected a tensor, numpy array, PIL image or file path, received {checks.describe(x)}")
         if x.ndim not in (2, 3, 4):
             raise ValueError(f"RAW: expected shape (H, W), (C, H, W) or (N, C, H, W) with C = 1 (mosaic) or 4 (packed), received {checks.describe(x)}")
+        checks.check_max_numel(x, MAX_RAW_VALUES, "RAW")
         checks.check_floating(x, "RAW")
         checks.check_not_empty(x, "RAW")
         batched = x.ndim == 4
@@ -176,16 +188,27 @@ class LightweightISP(AdversarialModule):
         if x.shape[1] not in (1, 4):
             raise ValueError(f"RAW: expected 1 channel (Bayer mosaic) or 4 channels (packed RAW), received {checks.describe(x)}")
         checks.check_finite(x, "RAW")
-        checks.check_range(x, -0.5, 2.0, "RAW (normalised; pass integer counts as an integer array)")
+        checks.check_range(x, -0.5, 2.0, "RAW (normalised by black and white level)", hint="pass integer sensor counts as an integer array")
         if x.shape[1] == 1:
             checks.check_divisible(x, 2, "Bayer mosaic")
             x = pack_bayer(x)
         return x.float(), {"kind": "tensor", "batched": batched}
 
     def prepare_input(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Accepts a 16-bit Bayer PNG path, a PIL ``I;16`` image, an integer (H, W) array of sensor counts,
-        or a float tensor / array: mosaic (H, W), (1, H, W), (N, 1, H, W) or packed (4, h, w), (N, 4, h, w),
-        normalised by black and white level."""
+        """Validate user-level RAW and lay it out for the generator.
+
+        Args:
+            x: a 16-bit Bayer PNG path or PIL image (mode ``I;16`` or ``I``; not 8-bit ``L``), an integer (H, W) array
+                of sensor counts in [0, ``white_level``], or a float tensor / array normalised by black and white
+                level, values in [-0.5, 2]: mosaic (H, W), (1, H, W), (N, 1, H, W) or packed (4, h, w),
+                (N, 4, h, w); H and W even, at most :data:`MAX_RAW_VALUES` values.
+
+        Returns:
+            The generator's input and the context :meth:`postprocess` needs.
+
+        Raises:
+            ValueError: naming what was expected and what was received.
+        """
         packed, context = self.to_packed(x)
         return self.raw_to_net_input(packed), context
 

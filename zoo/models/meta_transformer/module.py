@@ -7,6 +7,7 @@ batches of every modality at once, which with a frozen encoder is the same as tr
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,29 @@ from zoo.models.meta_transformer.model import MetaTransformerConfig, MetaTransfo
 from zoo.models.meta_transformer.tokenizers import MODALITY_TOKENIZERS, encode_text
 
 UNBATCHED_RANK = {"patch": 3, "tubelet": 4, "spectrogram": 1, "series": 2, "tabular": 1, "points": 2, "hyperspectral": 3}
+MAX_TOKENS = 4096
+"""The most tokens ``predict`` feeds the encoder per sample (a 1024 x 1024 image in 16-px patches; a 4,096-step series)."""
+MAX_BATCH_TOKENS = 2**16
+"""The most tokens ``predict`` feeds the encoder in one call."""
+MAX_POINTS = 2**18
+"""The most points of a point cloud (farthest-point sampling visits every point once per centre)."""
+MAX_INPUT_VALUES = 2**26
+"""The most values of one ``predict`` input."""
+
+
+def _as_float_tensor(x: Any, what: str) -> torch.Tensor:
+    """A tensor, or a numpy array of numbers (made float), else a ValueError; floating-point tensors only."""
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "iuf":
+            raise ValueError(f"{what}: expected a numeric array, received {checks.describe(x)}")
+        x = torch.from_numpy(np.ascontiguousarray(x))
+        x = x if x.is_floating_point() else x.float()
+    if isinstance(x, (str, Path)):
+        raise ValueError(f"{what}: expected a tensor or numpy array (from the command line: an .npy file), received the path {str(x)!r}")
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{what}: expected a tensor or numpy array, received {checks.describe(x)}")
+    checks.check_floating(x, what)
+    return x
 
 
 class MetaTransformer(ZooModule):
@@ -164,38 +188,117 @@ class MetaTransformer(ZooModule):
         return [((x,), {"modality": m}) for m, x in self.example_inputs(batch_size).items()]
 
     def prepare_input(self, x: Any, modality: str | None = None) -> tuple[Any, dict[str, Any]]:
-        """Numpy arrays become tensors; an unbatched sample gets a batch axis (audio: (S,) is one waveform, (N, S) a batch
-        of waveforms, (N, F, T) a batch of spectrograms); text may be a string or list of strings;
-        a graph may be a networkx graph."""
+        """Validate one modality's input and batch it, before any of the network runs.
+
+        Args:
+            x: a tensor or numpy array of the modality's layout (see ``tokenizers.py``), unbatched or batched (audio:
+                (S,) is one waveform, (N, S) a batch of waveforms, (N, F, T) a batch of spectrograms); an image file
+                path for image modalities; a string or list of strings for text; a networkx graph or a
+                ``(node features, adjacency)`` pair, unbatched (V, F), (V, V) or batched, for graphs. Values finite,
+                of magnitude at most ``checks.FEATURE_MAGNITUDE`` (adjacency non-negative); at most
+                :data:`MAX_TOKENS` tokens per sample and :data:`MAX_BATCH_TOKENS` per call; a forecasting series of
+                exactly its configured length.
+            modality: a configured modality (default: the first).
+
+        Returns:
+            The network's input (float32 tensors; int64 ids for text) and ``{"modality", "batched"}``.
+
+        Raises:
+            ValueError: an unknown modality, or a wrong type, rank, shape, dtype, size or value, naming what was
+                expected and what was received.
+        """
         modality = modality or self.net.default_modality
         if modality not in self.config.modalities:
             raise ValueError(f"modality: expected one of {self.modalities}, received {modality!r}")
         kind = MODALITY_TOKENIZERS[modality][0]
+        tok = self.net.tokenizers[modality]
+        context = {"modality": modality, "batched": True}
         if kind == "text":
-            length = self.net.tokenizers[modality].max_length
             if isinstance(x, str):
-                return encode_text([x], length), {"modality": modality, "batched": False}
+                return encode_text([x], tok.max_length), {**context, "batched": False}
             if isinstance(x, list) and x and all(isinstance(t, str) for t in x):
-                return encode_text(x, length), {"modality": modality, "batched": True}
-            return x, {"modality": modality, "batched": True}
+                return encode_text(x, tok.max_length), context
+            x = torch.from_numpy(x) if isinstance(x, np.ndarray) and x.dtype.kind in "iu" else x
+            if isinstance(x, torch.Tensor):
+                checks.check_not_empty(x, "text")
+            return x, context
         if kind == "graph":
             return self._graph_input(x, modality)
-        if isinstance(x, np.ndarray):
-            x = torch.from_numpy(np.ascontiguousarray(x)).float()
-        if not isinstance(x, torch.Tensor):
-            raise ValueError(f"{modality}: expected a tensor or numpy array, received {checks.describe(x)}")
-        checks.check_floating(x, modality)
+        if kind == "patch" and isinstance(x, (str, Path)):
+            image = np.asarray(checks.open_image(x, modality).convert("L" if tok.in_channels == 1 else "RGB"), dtype=np.float32) / 255.0
+            return self.prepare_input(image.reshape(*image.shape[:2], -1).transpose(2, 0, 1), modality)[0], {**context, "batched": False}
+        x = _as_float_tensor(x, modality)
         batched = x.ndim != UNBATCHED_RANK[kind]  # audio: (S,) one waveform, (N, S) waveforms, (N, F, T) spectrograms
-        return (x if batched else x[None]), {"modality": modality, "batched": batched}
+        x = x if batched else x[None]
+        self._check_size(kind, modality, x)
+        checks.check_finite(x, modality)
+        checks.check_range(x, -checks.FEATURE_MAGNITUDE, checks.FEATURE_MAGNITUDE, modality, hint="standardise the input")
+        return x.float(), {**context, "batched": batched}
+
+    def _check_size(self, kind: str, modality: str, x: torch.Tensor) -> None:
+        """Refuse an input whose token count the encoder cannot take (or, for forecasting, the head), from its shape alone."""
+        tok, spec = self.net.tokenizers[modality], self.config.modalities[modality]
+        checks.check_max_numel(x, MAX_INPUT_VALUES, modality)
+        checks.check_not_empty(x, modality)
+        tokens = None
+        if kind == "patch" and x.ndim == 4:
+            tokens = (x.shape[-2] // tok.patch_size) * (x.shape[-1] // tok.patch_size)
+        elif kind == "tubelet" and x.ndim == 5:
+            tokens = (x.shape[2] // tok.tubelet) * (x.shape[-2] // tok.patch_size) * (x.shape[-1] // tok.patch_size)
+        elif kind == "spectrogram" and x.ndim in (2, 3):
+            patch, stride = tok.proj.kernel_size[0], tok.proj.stride[0]
+            if x.ndim == 2:
+                shortest = max((patch - 1) * tok.hop + 1, tok.n_fft // 2 + 1)
+                if x.shape[1] < shortest:
+                    raise ValueError(f"{modality}: expected waveforms of at least {shortest} samples, received {checks.describe(x)}")
+                frames = x.shape[1] // tok.hop + 1
+            else:
+                frames = x.shape[2]
+                if frames < patch:
+                    raise ValueError(f"{modality}: expected spectrograms of at least {patch} frames, received {checks.describe(x)}")
+            tokens = ((tok.n_fft // 2 + 1 - patch) // stride + 1) * ((frames - patch) // stride + 1)
+        elif kind == "series" and x.ndim == 3:
+            tokens = x.shape[1]
+            if spec.get("head") == "forecasting" and tokens != spec["length"]:
+                raise ValueError(f"{modality}: expected a series of exactly {spec['length']} steps (the forecasting head's input), received {checks.describe(x)}")
+        elif kind == "points" and x.ndim == 3 and x.shape[1] > MAX_POINTS:
+            raise ValueError(f"{modality}: expected at most {MAX_POINTS:,} points, received {checks.describe(x)}")
+        if tokens is not None and (tokens > MAX_TOKENS or tokens * len(x) > MAX_BATCH_TOKENS):
+            raise ValueError(
+                f"{modality}: expected at most {MAX_TOKENS:,} tokens per sample and {MAX_BATCH_TOKENS:,} per call, "
+                f"received {tokens:,} per sample from {checks.describe(x)}"
+            )
 
     def _graph_input(self, graph: Any, modality: str):
+        tok = self.net.tokenizers[modality]
         if hasattr(graph, "number_of_nodes"):  # networkx
             import networkx as nx
 
+            if graph.number_of_nodes() + tok.max_edges > MAX_TOKENS:
+                raise ValueError(f"{modality}: expected at most {MAX_TOKENS - tok.max_edges:,} nodes, received {graph.number_of_nodes():,}")
             adjacency = torch.from_numpy(nx.to_numpy_array(graph)).float()[None]
-            nodes = torch.ones(1, adjacency.shape[1], self.net.tokenizers[modality].node_features)
-            return (nodes, adjacency), {"modality": modality, "batched": False}
-        return graph, {"modality": modality, "batched": True}
+            nodes = torch.ones(1, adjacency.shape[1], tok.node_features)
+            graph, batched = (nodes, adjacency), False
+        elif isinstance(graph, (tuple, list)) and len(graph) == 2:
+            nodes, adjacency = (_as_float_tensor(t, f"{modality} {part}") for t, part in zip(graph, ("node features", "adjacency")))
+            batched = nodes.ndim == 3
+            if nodes.ndim == 2 and adjacency.ndim == 2:
+                nodes, adjacency = nodes[None], adjacency[None]
+            checks.check_shape(nodes, ["N", "V", str(tok.node_features)], f"{modality} node features")
+            checks.check_shape(adjacency, ["N", str(nodes.shape[1]), str(nodes.shape[1])], f"{modality} adjacency")
+            checks.check_not_empty(nodes, f"{modality} node features")
+            if nodes.shape[1] + tok.max_edges > MAX_TOKENS:
+                raise ValueError(f"{modality}: expected at most {MAX_TOKENS - tok.max_edges:,} nodes, received {checks.describe(nodes)}")
+            for t, part, low in ((nodes, "node features", -checks.FEATURE_MAGNITUDE), (adjacency, "adjacency", 0.0)):
+                checks.check_finite(t, f"{modality} {part}")
+                checks.check_range(t, low, checks.FEATURE_MAGNITUDE, f"{modality} {part}")
+            graph = (nodes.float(), adjacency.float())
+        else:
+            raise ValueError(
+                f"{modality}: expected a networkx graph or (node features (N, V, F), adjacency (N, V, V)) tensors or arrays, "
+                f"received {checks.describe(graph)}"
+            )
+        return graph, {"modality": modality, "batched": batched}
 
     def postprocess(self, y: torch.Tensor, context: dict[str, Any]) -> Any:
         """Classification: ``{"label", "probabilities"}``; regression: values; forecasting: (horizon, channels) arrays."""
@@ -212,8 +315,12 @@ class MetaTransformer(ZooModule):
     def predict(self, x: Any, modality: str | None = None) -> Any:
         """Run the model on one modality's input (see :meth:`prepare_input`); bad input raises a ValueError."""
         prepared, context = self.prepare_input(x, modality)
-        device = next(self.net.parameters()).device
-        prepared = tuple(t.to(device) for t in prepared) if isinstance(prepared, tuple) else prepared.to(device)
+        param = next(self.net.parameters())
+
+        def place(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=param.device, dtype=param.dtype if t.is_floating_point() else t.dtype)
+
+        prepared = tuple(place(t) for t in prepared) if isinstance(prepared, tuple) else place(prepared) if isinstance(prepared, torch.Tensor) else prepared
         was_training = self.training
         self.eval()
         try:

@@ -299,22 +299,42 @@ class GraphTokenizer(_WithClassToken):
         nodes, adjacency = graph
         checks.check_shape(nodes, ["N", "V", str(self.node_features)], "graph node features")
         checks.check_shape(adjacency, ["N", str(nodes.shape[1]), str(nodes.shape[1])], "graph adjacency")
+        upper = torch.triu(adjacency > 0, diagonal=1)
+        if not torch.compiler.is_compiling():  # a traced graph (torch.export, ONNX) keeps the first max_edges edges
+            counts = upper.flatten(1).sum(1)
+            if int(counts.max()) > self.max_edges:
+                raise ValueError(f"graph: expected at most {self.max_edges} edges per graph, received {int(counts.max())}")
         ids = laplacian_eigenvectors(adjacency.float(), self.k).to(nodes.dtype)
         if self.training:
             ids = ids * torch.randint(0, 2, (len(ids), 1, self.k), device=ids.device).mul(2).sub(1)
         node_tokens = self.node_proj(nodes) + self.id_proj(torch.cat([ids, ids], -1)) + self.type_embed.weight[0]
-        upper = torch.triu(adjacency > 0, diagonal=1)
-        counts = upper.flatten(1).sum(1)
-        if int(counts.max()) > self.max_edges:
-            raise ValueError(f"graph: expected at most {self.max_edges} edges per graph, received {int(counts.max())}")
-        edge_tokens = nodes.new_zeros(len(nodes), self.max_edges, self.edge_embed.shape[-1])
-        edge_padding = torch.ones(len(nodes), self.max_edges, dtype=torch.bool, device=nodes.device)
-        for g in range(len(nodes)):
-            u, v = upper[g].nonzero(as_tuple=True)
-            edge_tokens[g, : len(u)] = self.edge_embed[0, 0] + self.id_proj(torch.cat([ids[g, u], ids[g, v]], -1)) + self.type_embed.weight[1]
-            edge_padding[g, : len(u)] = False
+        u, v, real = self._edge_slots(upper)
+        ends = torch.cat([ids.gather(1, u[..., None].expand(-1, -1, self.k)), ids.gather(1, v[..., None].expand(-1, -1, self.k))], -1)
+        edge_tokens = self.edge_embed[0, 0] + self.id_proj(ends) + self.type_embed.weight[1]
+        edge_tokens = torch.where(real[..., None], edge_tokens, torch.zeros_like(edge_tokens))
+        edge_padding = ~real
         node_padding = ~(adjacency.sum(-1) > 0) & ~(nodes.abs().sum(-1) > 0)
         return self.prepend(torch.cat([node_tokens, edge_tokens], 1), torch.cat([node_padding, edge_padding], 1))
+
+    def _edge_slots(self, upper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The ``max_edges`` edge slots of each graph without data-dependent sizes (so that it traces): the edges in
+        row-major order, then padding.
+
+        Args:
+            upper: the edges, as the strict upper triangle of the adjacency. Shape: (N, V, V) bool.
+
+        Returns:
+            ``(u, v, real)``: the end nodes of each slot (int64; node 0 in padding slots) and whether it holds an edge.
+            Shape: (N, max_edges) each.
+        """
+        side = upper.shape[-1]
+        cells = torch.arange(side * side, device=upper.device)
+        order = torch.where(upper.flatten(1), cells, cells + side * side)  # edges first, both groups row-major
+        order = F.pad(order, (0, self.max_edges), value=2 * side * side)  # at least max_edges candidates
+        slots = order.topk(self.max_edges, dim=1, largest=False).values
+        real = slots < side * side
+        slots = torch.where(real, slots, torch.zeros_like(slots))
+        return slots // side, slots % side, real
 
 
 class HyperspectralTokenizer(_WithClassToken):

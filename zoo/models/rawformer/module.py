@@ -31,6 +31,9 @@ from zoo.losses.adversarial import interpolated_gradient_penalty, least_squares_
 from zoo.nets.cyclegan import PatchGAN, ResnetGenerator, init_weights
 from zoo.models.rawformer.model import CycleGenerators, RawformerGenerator
 
+MAX_IMAGE_VALUES = 2**27
+"""The most values ``predict`` takes in one call (134 M: e.g. one 6,600 x 6,600 RGB image); larger images are tiled
+but their output alone would take gigabytes."""
 GENERATOR_FIELDS = (
     "channels", "unet_features", "unet_act", "unet_norm", "downsample", "upsample", "unet_rezero", "demod", "style_rezero",
     "style_bias", "token", "vit_dim", "vit_heads", "vit_blocks", "vit_ffn", "vit_embed", "vit_act", "vit_norm", "vit_rezero",
@@ -192,27 +195,43 @@ class Rawformer(AdversarialModule):
         return (self.net if self.training else self.inference_net)(x, reverse)
 
     def prepare_input(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Accepts an RGB image file path (read with PIL, 8 bits per channel as the official loader reads its PNGs), a
-        PIL RGB image, an (H, W, C) numpy array (uint8, uint16 for 16-bit data, or float in [0, 1]), or a float
-        tensor (C, H, W) / (N, C, H, W) in [0, 1]."""
+        """Validate and batch user input.
+
+        Args:
+            x: an RGB image file path (read with PIL, 8 bits per channel as the official loader reads its PNGs; an
+                alpha channel is dropped), a PIL RGB image, an (H, W, C) numpy array (uint8, uint16 for 16-bit data,
+                or float in [0, 1]), or a float tensor (C, H, W) / (N, C, H, W) in [0, 1]; at most
+                :data:`MAX_IMAGE_VALUES` values.
+
+        Returns:
+            The (N, C, H, W) float batch and the context :meth:`postprocess` needs.
+
+        Raises:
+            ValueError: an unreadable file, or a wrong type, mode, shape or dtype, an empty, oversized or non-finite
+                input, or values outside [0, 1], naming what was expected and what was received.
+        """
         channels = self.config.channels
         if isinstance(x, (str, Path)):
-            from zoo.data.raw_to_raw import read_image
-
-            return read_image(checks.check_path(x, "raw image"))[None], {"kind": "pil"}
+            image = checks.open_image(x, "raw image")
+            tensor, _ = self.prepare_input(image.convert("RGB") if image.mode == "RGBA" else image)
+            return tensor, {"kind": "pil"}
         if isinstance(x, Image.Image):
             if x.mode != "RGB":
                 raise ValueError(f"raw image: expected a PIL image of mode 'RGB', received mode {x.mode!r}")
-            return torch.from_numpy(np.asarray(x, dtype=np.float32) / 255.0).permute(2, 0, 1)[None], {"kind": "pil"}
+            tensor, _ = self.prepare_input(np.asarray(x))
+            return tensor, {"kind": "pil"}
         if isinstance(x, np.ndarray):
             if x.ndim != 3 or x.shape[-1] != channels:
                 raise ValueError(f"raw image array: expected shape (H, W, {channels}), received {checks.describe(x)}")
+            checks.check_max_numel(x, MAX_IMAGE_VALUES, "raw image array")
             if x.dtype.kind in "iu":
                 scale = 65535.0 if x.dtype == np.uint16 else 255.0
                 x = x.astype(np.float32) / scale
+            elif x.dtype.kind != "f":
+                raise ValueError(f"raw image array: expected dtype uint8, uint16 or float, received {checks.describe(x)}")
             tensor, _ = self.prepare_input(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(2, 0, 1))
             return tensor, {"kind": "numpy"}
-        batch, batched = checks.check_image_batch(x, channels, "raw image", "normalised by black and white level")
+        batch, batched = checks.check_image_batch(x, channels, "raw image", "normalised by black and white level", MAX_IMAGE_VALUES)
         return batch, {"kind": "tensor", "batched": batched}
 
     @torch.no_grad()

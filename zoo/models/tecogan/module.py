@@ -30,6 +30,12 @@ from zoo.nets.frozen import VGG19Taps
 from zoo.ops.warp import backward_warp
 
 STAGES = ("frvsr", "tecogan")
+DEFAULT_TILE = 256
+"""LR tile side of inference when ``config.tile`` is 0: a 720p frame whole would need about 7.5 GB."""
+MAX_FRAME_PIXELS = 2**22
+"""The largest LR frame ``predict`` takes, in pixels (4.2 M: e.g. 2048 x 2048, upscaled to 8192 x 8192)."""
+MIN_SIDE = 8
+"""The smallest LR frame side."""
 
 
 @dataclasses.dataclass
@@ -44,7 +50,8 @@ class TecoGANConfig(AdversarialConfig):
         scale: 4.
         fused_ops: warp chain and residual blocks through the torch.compile'd ``zoo.ops``.
         conventions: ``"port"`` (the PyTorch port) or ``"tf"`` (the official TensorFlow graph, for its converted weights).
-        tile: LR tile side for streaming inference of large frames (0: whole frames).
+        tile: LR tile side for streaming inference of large frames (0: :data:`DEFAULT_TILE` for frames with a side
+            above it, whole frames otherwise).
         tile_overlap: LR pixels of context around each tile.
         stage: ``"frvsr"`` (pre-training, no D) or ``"tecogan"``.
         pingpong: train on forward-backward sequences with the ping-pong loss.
@@ -141,13 +148,14 @@ class TecoGAN(AdversarialModule):
         return [((lr[:, None], lr_prev, hr_prev), {})]
 
     def _frames(self, x: Any) -> tuple[Iterable[torch.Tensor], dict[str, Any]]:
-        """User input -> an iterable of LR frames (1, 3, h, w) in [0, 1] and an output context."""
+        """User input -> an iterable of LR frames (1, 3, h, w) in [0, 1] and an output context (``kind``, and ``frames``
+        when the count is known before decoding)."""
         from zoo.data.video import VIDEO_SUFFIXES, iter_video, read_frame_folder
 
         if isinstance(x, (str, Path)):
             path = Path(x)
             if path.is_dir():
-                return self._frames(read_frame_folder(path))[0], {"kind": "numpy"}
+                return self._frames(read_frame_folder(path))
             if path.suffix.lower() not in VIDEO_SUFFIXES:
                 raise ValueError(f"video: expected a video file ({', '.join(VIDEO_SUFFIXES)}) or a frame folder, received {str(x)!r}")
             checks.check_path(path, "video")
@@ -156,28 +164,39 @@ class TecoGAN(AdversarialModule):
         if isinstance(x, np.ndarray):
             if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != np.uint8:
                 raise ValueError(f"frames: expected a uint8 array of shape (T, H, W, 3), received {checks.describe(x)}")
-            t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float() / 255.0
-            return (self._check_frame(f) for f in t), {"kind": "numpy"}
+            checks.check_not_empty(x, "frames")
+            self._check_frame_size(*x.shape[1:3])
+            t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+            return (self._check_frame(f.float() / 255.0) for f in t), {"kind": "numpy", "frames": len(t)}
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"video: expected a file path, frame folder, uint8 array or tensor, received {checks.describe(x)}")
         checks.check_shape(x, ["T", "3", "H", "W"], "frames")
         checks.check_floating(x, "frames")
         checks.check_not_empty(x, "frames")
+        self._check_frame_size(*x.shape[-2:])
         checks.check_finite(x, "frames")
         checks.check_range(x, 0.0, 1.0, "frames")
-        return (self._check_frame(f) for f in x), {"kind": "tensor"}
+        return (self._check_frame(f) for f in x), {"kind": "tensor", "frames": len(x)}
 
     @staticmethod
-    def _check_frame(frame: torch.Tensor) -> torch.Tensor:
-        if min(frame.shape[-2:]) < 8:
-            raise ValueError(f"frames: expected height and width of at least 8 LR pixels, received {tuple(frame.shape[-2:])}")
+    def _check_frame_size(h: int, w: int) -> None:
+        if min(h, w) < MIN_SIDE or h * w > MAX_FRAME_PIXELS:
+            raise ValueError(
+                f"frames: expected LR frames with sides of at least {MIN_SIDE} and at most {MAX_FRAME_PIXELS:,} pixels, received {h}x{w}"
+            )
+
+    @classmethod
+    def _check_frame(cls, frame: torch.Tensor) -> torch.Tensor:
+        """A (3, h, w) frame -> (1, 3, h, w), after checking that its size is in range."""
+        cls._check_frame_size(*frame.shape[-2:])
         return frame[None]
 
     def step(self, lr_curr: torch.Tensor, lr_prev: torch.Tensor, hr_prev: torch.Tensor) -> torch.Tensor:
-        """One recurrent step of the inference generator, tiled when ``config.tile`` is set (see :meth:`FRNet.step`)."""
-        net, tile, s = self.inference_net, self.config.tile, self.config.scale
+        """One recurrent step of the inference generator (see :meth:`FRNet.step`), on LR tiles of ``config.tile`` pixels
+        (:data:`DEFAULT_TILE` when it is 0) with ``config.tile_overlap`` pixels of context when the frame is larger."""
+        net, tile, s = self.inference_net, self.config.tile or DEFAULT_TILE, self.config.scale
         h, w = lr_curr.shape[-2:]
-        if not tile or (h <= tile and w <= tile):
+        if h <= tile and w <= tile:
             return net.step(lr_curr, lr_prev, hr_prev)
         pad = self.config.tile_overlap
         out = hr_prev.new_empty(hr_prev.shape)
@@ -189,7 +208,6 @@ class TecoGAN(AdversarialModule):
                 out[..., y0 * s : y1 * s, x0 * s : x1 * s] = hr[..., (y0 - ya) * s : (y1 - ya) * s, (x0 - xa) * s : (x1 - xa) * s]
         return out
 
-    @torch.no_grad()
     def stream(self, x: Any) -> Iterator[torch.Tensor]:
         """Upscale frame by frame; only the previous LR and HR frames are kept.
 
@@ -199,7 +217,10 @@ class TecoGAN(AdversarialModule):
         Yields:
             HR frames (3, 4H, 4W), float, clamped to [0, 1], on the model's device.
         """
-        frames, _ = self._frames(x)
+        return self._stream(self._frames(x)[0])
+
+    @torch.no_grad()
+    def _stream(self, frames: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
         was_training = self.training
         self.eval()
         param = next(self.inference_net.parameters())
@@ -227,18 +248,36 @@ class TecoGAN(AdversarialModule):
         return (y.permute(0, 2, 3, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
 
     def predict(self, x: Any) -> Any:
-        """Upscale a clip: see the class docstring. The frames are generated by :meth:`stream`."""
-        _, context = self._frames(x) if not isinstance(x, (str, Path)) else (None, {"kind": "numpy"})
-        return self.postprocess(torch.stack(list(self.stream(x))), context)
+        """Upscale a clip: see the class docstring. The frames are generated by :meth:`stream`; each is stored as the
+        output's kind (uint8 for files and arrays) as it comes, in an output allocated once when the frame count is known.
+
+        Raises:
+            ValueError: bad input (see :meth:`stream`), or a video with no frame, naming what was expected and what was received.
+        """
+        frames, context = self._frames(x)
+        count, out, collected = context.get("frames"), None, []
+        for i, hr in enumerate(self._stream(frames)):
+            frame = self.postprocess(hr[None], context)[0]
+            if count is None:  # a video file: its length is known once decoded
+                collected.append(frame)
+                continue
+            if out is None:
+                out = frame.new_empty(count, *frame.shape) if isinstance(frame, torch.Tensor) else np.empty((count, *frame.shape), frame.dtype)
+            out[i] = frame
+        if count is not None:
+            return out
+        if not collected:
+            raise ValueError(f"video: expected at least one frame, received none from {str(x)!r}")
+        return np.stack(collected)
 
     def predict_to_file(self, x: Any, output: str | Path) -> Path:
         """Upscale ``x`` (see :meth:`stream`) into the video file ``output`` (H.264), streaming frame by frame."""
         from zoo.data.video import video_fps, write_video
 
         fps = video_fps(x) if isinstance(x, (str, Path)) and Path(x).is_file() else 25.0
-        frames = ((f.permute(1, 2, 0) * 255.0 + 0.5).to(torch.uint8).cpu().numpy() for f in self.stream(x))
+        frames = (self.postprocess(f[None], {"kind": "numpy"})[0] for f in self.stream(x))
         if write_video(output, frames, fps) == 0:
-            raise ValueError(f"video: expected at least one frame, received none from {x!r}")
+            raise ValueError(f"video: expected at least one frame, received none from {str(x) if isinstance(x, (str, Path)) else checks.describe(x)!r}")
         return Path(output)
 
     def bench_cases(self, batch_size: int, size: int) -> list:

@@ -60,7 +60,7 @@ def load_backbone(name: str = "unem_gaussian", weights: str | None = None) -> to
     from zoo.hub import resolve_weights, verify_files
     from zoo.registry import checkpoint_record
 
-    directory, source = resolve_weights(name, weights)
+    directory, source = resolve_weights(name, weights, files=(BACKBONE_NAME,))
     record = checkpoint_record(name) if source != "local" else None
     if record:
         verify_files(directory, {BACKBONE_NAME: record.sha256[BACKBONE_NAME]})

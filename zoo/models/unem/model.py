@@ -32,6 +32,21 @@ def _centres(onehot_s: torch.Tensor, z_s: torch.Tensor, u: torch.Tensor | None =
     return total / count
 
 
+def _one_hot_present(labels: torch.Tensor) -> torch.Tensor:
+    """One-hot support labels over the classes ``0..max(labels)``, with the class count read as a traceable scalar:
+    under ``torch.export`` it is a symbolic size, so the exported graph takes tasks of any number of classes.
+
+    Args:
+        labels: Shape: (B, S) int64, values 0..K-1.
+
+    Returns:
+        Shape: (B, S, K) bool, K = max(labels) + 1.
+    """
+    k = labels.max().item() + 1
+    torch._check(k >= 1)
+    return labels.unsqueeze(-1) == torch.arange(k, device=labels.device)
+
+
 class UnrolledGaussianEM(nn.Module):
     """UNEM-Gaussian: ``n_layers`` E/M iterations with Gaussian class likelihoods.
 
@@ -62,8 +77,7 @@ class UnrolledGaussianEM(nn.Module):
         from zoo.ops.em import gaussian_e_step_fused
 
         e_step = gaussian_e_step_fused if self.fused else gaussian_e_step
-        k = int(support_labels.max()) + 1
-        onehot = F.one_hot(support_labels, k).to(support.dtype)
+        onehot = _one_hot_present(support_labels).to(support.dtype)
         scale = F.softplus(self.t1)
         z_s, z_q = scale * support, scale * query
         w = _centres(onehot, z_s)

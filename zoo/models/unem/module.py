@@ -48,8 +48,14 @@ class UNEMConfig:
     fused: bool = False
 
 
+MAX_TASK_VALUES = 2**24
+"""The most feature values (support and query together) of one ``predict`` call."""
+
+
 def _tensor(x: Any, what: str) -> torch.Tensor:
     if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "biuf":
+            raise ValueError(f"{what}: expected a numeric array, received {checks.describe(x)}")
         x = torch.from_numpy(x)
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{what}: expected a tensor or numpy array, received {checks.describe(x)}")
@@ -113,7 +119,20 @@ class UNEM(ZooModule):
         return sample(labels_s).to(self.device), labels_s.to(self.device), sample(labels_q).to(self.device)
 
     def prepare_input(self, x: Any) -> tuple[tuple[torch.Tensor, ...], dict[str, Any]]:
-        """Accepts ``(support, support_labels, query)`` (or a dict with those keys), batched over tasks or not."""
+        """Validate a task and batch it.
+
+        Args:
+            x: ``(support, support_labels, query)`` or a dict with those keys, batched over tasks or not: float features
+                (B, S, D) / (S, D) and (B, Q, D) / (Q, D), finite, of magnitude at most ``checks.FEATURE_MAGNITUDE``
+                (squared distances of larger ones overflow float32), at most :data:`MAX_TASK_VALUES` values together;
+                integer labels (B, S) / (S,) naming every class 0..K-1.
+
+        Returns:
+            ``(support, support_labels, query)`` batched, and ``{"batched": bool}``.
+
+        Raises:
+            ValueError: naming what was expected and what was received.
+        """
         if isinstance(x, dict):
             missing = {"support", "support_labels", "query"} - set(x)
             if missing:
@@ -128,10 +147,16 @@ class UNEM(ZooModule):
         checks.check_shape(support, ["B", "S", "D"], "support")
         checks.check_shape(query, ["B", "Q", "D"], "query")
         checks.check_shape(labels, ["B", "S"], "support_labels")
+        if support.numel() + query.numel() > MAX_TASK_VALUES:
+            raise ValueError(
+                f"task: expected at most {MAX_TASK_VALUES:,} feature values in support and query together, "
+                f"received {checks.describe(support)} and {checks.describe(query)}"
+            )
         for t, name in ((support, "support"), (query, "query")):
             checks.check_not_empty(t, name)
             checks.check_floating(t, name)
             checks.check_finite(t, name)
+            checks.check_range(t, -checks.FEATURE_MAGNITUDE, checks.FEATURE_MAGNITUDE, name, hint="rescale or normalise the features")
         if labels.is_floating_point() or labels.dtype == torch.bool:
             raise ValueError(f"support_labels: expected an integer tensor, received {checks.describe(labels)}")
         if support.shape[:2] != labels.shape or support.shape[0] != query.shape[0] or support.shape[2] != query.shape[2]:
