@@ -337,7 +337,7 @@ def _run_unlearn(args: argparse.Namespace) -> int:
         net, seconds = nets[args.method], rows[args.method]["seconds"]
     else:
         net, seconds = run_method(model.net, args.method, dataset, split, task, **hparams)
-    model.net.load_state_dict(net.state_dict())
+    model.load_net_state(net.state_dict())
     model.save_pretrained(out)
     print(f"{args.method}: forgot {len(split.forget)} samples ({split.forget_spec}) in {seconds:.1f} s; wrote {out}")
     return 0

@@ -207,11 +207,6 @@ def reload_checkpoint_records() -> None:
     _checkpoint_records.cache_clear()
 
 
-def model_package(spec: ModelSpec) -> str:
-    """The import path of the model's package (``zoo.models.<pkg>``)."""
-    return spec.package
-
-
 def resolve_class(spec: ModelSpec) -> type:
     """Import and return the LightningModule class named by ``spec.module``."""
     module_path, _, class_name = spec.module.partition(":")

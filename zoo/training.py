@@ -151,16 +151,3 @@ def run_cli(args: list[str], run: bool = True, prog: str | None = None) -> Light
         auto_configure_optimizers=False,
         parser_kwargs={"prog": prog} if prog else None,
     )
-
-
-def fit_recipe(name: str, overrides: list[str]) -> tuple[LightningCLI, float]:
-    """``fit`` ``recipes/<name>/tiny.yaml`` (for ``tools/make_weights.py``); returns the CLI and the training seconds
-    its ``Timer`` callback measured (0 without one)."""
-    import sys
-
-    from lightning.pytorch.callbacks import Timer
-
-    sys.argv = sys.argv[:1]  # LightningCLI reads only the args given here
-    cli = run_cli(["fit", "--config", f"recipes/{name}/tiny.yaml", *overrides])
-    timer = next((cb.state_dict() for cb in cli.trainer.callbacks if isinstance(cb, Timer)), {})
-    return cli, float(timer.get("time_elapsed", {}).get("train", 0.0))

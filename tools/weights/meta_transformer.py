@@ -139,7 +139,6 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
         train_steps=run.steps,
         train_seconds=run.seconds + pretrain_seconds,
         train_device=device_name(),
-        modalities=list(model.modalities),
         pretrain_seconds=pretrain_seconds,
         trained_params=trained,
         scratch_params=scratch_params,

@@ -14,26 +14,14 @@ class MetaTransformerRecord(CheckpointRecord):
     """The shipped Meta-Transformer's record: the common fields, the encoder's pretraining and trained parameters.
 
     Args:
-        modalities: the checkpoint's modalities in its config's order, which ``metrics`` and ``baselines`` follow
-            (and so the card's evaluation table; the JSON file sorts keys).
         pretrain_seconds: wall-clock seconds of the encoder's pretraining (included in ``train_seconds``).
         trained_params: modality -> trainable parameters of its tokenizer and head in this checkpoint (count).
         scratch_params: modality -> parameters of its from-scratch baseline, encoder included (count).
     """
 
-    modalities: list[str]
     pretrain_seconds: float
     trained_params: dict[str, int]
     scratch_params: dict[str, int]
-
-    def __post_init__(self) -> None:
-        rank = {modality: i for i, modality in enumerate(self.modalities)}
-
-        def in_order(values: dict[str, float]) -> dict[str, float]:  # "{modality}_{metric}" keys, modality order
-            return dict(sorted(values.items(), key=lambda item: rank.get(item[0].rsplit("_", 1)[0], len(rank))))
-
-        object.__setattr__(self, "metrics", in_order(self.metrics))
-        object.__setattr__(self, "baselines", {name: in_order(values) for name, values in self.baselines.items()})
 
 
 # The shipped Meta-Transformer's modalities: data in zoo/data/modalities.py.
