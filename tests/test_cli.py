@@ -284,6 +284,9 @@ def test_zoo_predict_refuses_bad_options_and_outputs(tmp_path, cached_load, caps
         (["allcnn_mnist_classifier", digit, "-o", str(tmp_path / "out.txt")], "ending in one of"),
         (["allcnn_mnist_classifier", digit, "-o", str(tmp_path / "out.mp4")], "(a video)"),
         (["allcnn_mnist_classifier", digit, "-o", str(tmp_path / "o.json"), "--modality", "image"], "--modality: expected only"),
+        (["allcnn_mnist_classifier", digit, "-o", str(tmp_path / "o.json"), "--person", "p.png"], "--person: expected one of the options"),
+        (["allcnn_mnist_classifier", digit, "-o", str(tmp_path / "o.json"), "--person"], "--person: expected a value"),
+        (["allcnn_mnist_classifier", "-o", str(tmp_path / "o.json")], "expected INPUT"),
         (["allcnn_mnist_classifier", digit, "-o", str(tmp_path / "o.json"), "--device", "bogus"], "--device: expected cpu, cuda"),
         (["allcnn_mnist_classifier", digit, "-o", str(tmp_path / "o.json"), "--device", "cuda:99"], "--device: expected"),
         (["allcnn_mnist_classifier", digit, "-o", str(tmp_path / "o.json"), "--official", "--weights", str(tmp_path / "not_a_checkpoint.pth")], "official"),
@@ -320,3 +323,42 @@ def test_zoo_train_names_itself_in_usage_and_hints(capsys):
     assert "zoo train" in err and "zoo fit" not in err and "no_such_option" in err
     assert main(["train", "fit", "--help"]) == 0
     assert "usage: zoo train" in capsys.readouterr().out
+
+
+def test_zoo_predict_passes_the_model_options_to_predict(tmp_path, monkeypatch, capsys):
+    """``--KEY VALUE`` options that zoo predict does not define go to the model's predict, by name, as strings;
+    INPUT may be absent when predict takes everything by name; own-format suffixes go to predict_to_file."""
+    import zoo.cli as cli
+    import zoo.registry
+
+    calls = []
+
+    class Named:
+        def predict(self, person, garment, *, scale="1"):
+            calls.append(("predict", person, garment, scale))
+            return np.zeros((4, 4, 3), np.uint8)
+
+    class Mesh:
+        OUTPUT_SUFFIXES = (".ply",)
+
+        def predict(self, mesh, expression=None):
+            return mesh
+
+        def predict_to_file(self, mesh, path, expression=None):
+            calls.append(("to_file", mesh, str(path), expression))
+            path.write_text("ply\n")
+
+    for name, cls in (("allcnn_mnist_classifier", Named), ("meta_transformer_tiny", Mesh)):
+        monkeypatch.setattr(cli, "_load", lambda args, cls=cls: cls())
+        monkeypatch.setattr(zoo.registry, "resolve_class", lambda spec, cls=cls: cls)
+        if cls is Named:
+            args = ["predict", name, "--person", "p.png", "--garment=g.png", "--scale", "2", "-o", str(tmp_path / "out.png")]
+            assert cli.main(args) == 0, capsys.readouterr().err
+            assert calls[-1] == ("predict", "p.png", "g.png", "2")
+            assert cli.main(["predict", name, "--person", "p.png", "-o", str(tmp_path / "out.png")]) == 2
+            assert "expected --garment" in capsys.readouterr().err
+        else:
+            (tmp_path / "face.ply").write_text("ply\n")
+            args = ["predict", name, str(tmp_path / "face.ply"), "--expression", "smile", "-o", str(tmp_path / "out.ply")]
+            assert cli.main(args) == 0, capsys.readouterr().err
+            assert calls[-1] == ("to_file", str(tmp_path / "face.ply"), str(tmp_path / "out.ply"), "smile")

@@ -62,7 +62,7 @@ def card(name: str) -> ModelCard:
     return _card(name)
 
 
-def unlearn(model: Any, method: str, forget: Any, retain: Any, task: str | None = None, **hparams: Any) -> nn.Module:
+def unlearn(model: Any, method: str, forget: Any, retain: Any = None, task: str | None = None, **hparams: Any) -> nn.Module:
     """Unlearn ``forget`` from a copy of ``model`` (see :func:`zoo.unlearning.api.unlearn`)."""
     from zoo.unlearning.api import unlearn as _unlearn
 

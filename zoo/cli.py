@@ -3,8 +3,9 @@
     zoo list [PATTERN]                 models, as a table
     zoo info NAME                      spec, checkpoint record and config as JSON
     zoo demo [-m NAME] [-o OUT.png]    shipped ISP on the bundled RAW sample -> before/after PNG
-    zoo predict NAME INPUT [QUERY] -o OUT [--modality M] [--direction ab|ba] [--weights DIR [--official]] [--device D]
-                                       run a model on a file; OUT's suffix picks the format (``zoo predict --help``)
+    zoo predict NAME [INPUT [QUERY]] -o OUT [--modality M] [--direction ab|ba] [--weights DIR [--official]] [--device D]
+                [--KEY VALUE ...]      run a model on a file; OUT's suffix picks the format; other --KEY VALUE options
+                                       go to the model's predict (``zoo predict --help``)
     zoo train RECIPE.yaml [ARGS...]    LightningCLI ``fit`` with the recipe (extra args override it)
     zoo card NAME                      the model card as it stands on the Hub
     zoo bench NAME                     eager vs torch.compile (and vs the reference formulation)
@@ -225,28 +226,80 @@ def _jsonable(value):
     return value
 
 
+def _split_predict_options(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Take the model's own options (``--person P``, ``--expression=smile``) out of a ``zoo predict`` command line.
+
+    Every ``--key VALUE`` that ``zoo predict`` does not define itself becomes the string keyword ``key=VALUE`` of
+    the model's ``predict`` (dashes -> underscores); :func:`_cmd_predict` refuses the ones ``predict`` does not take.
+
+    Returns:
+        The command line without those options, and option name -> value.
+    """
+    if "predict" not in argv or argv.index("predict") != next((i for i, a in enumerate(argv) if not a.startswith("-")), -1):
+        return argv, {}
+    start = argv.index("predict") + 1
+    known = set(_PREDICT_PARSER._option_string_actions) if _PREDICT_PARSER is not None else set()
+    rest, options, i = argv[:start], {}, start
+    while i < len(argv):
+        token = argv[i]
+        key, sep, value = token.partition("=")
+        if token == "--":
+            rest += argv[i:]
+            break
+        if token.startswith("--") and key not in known and len(key) > 2:
+            if not sep:
+                if i + 1 >= len(argv):
+                    raise ValueError(f"{key}: expected a value after it, received none")
+                value, i = argv[i + 1], i + 1
+            options[key[2:].replace("-", "_")] = value
+        else:
+            rest.append(token)
+        i += 1
+    return rest, options
+
+
+def _output_suffixes(model_class: type) -> tuple[str, ...]:
+    """The output suffixes a model writes itself with ``predict_to_file`` (videos for the video models)."""
+    from zoo.data.video import VIDEO_SUFFIXES
+
+    if not hasattr(model_class, "predict_to_file"):
+        return ()
+    return tuple(getattr(model_class, "OUTPUT_SUFFIXES", VIDEO_SUFFIXES))
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     import inspect
 
-    from zoo.data.video import VIDEO_SUFFIXES
-    from zoo.registry import get_spec
+    from zoo.registry import get_spec, resolve_class
 
-    get_spec(args.name)
-    output = _check_output(args.output, [args.input, args.query], IMAGE_SUFFIXES + VIDEO_SUFFIXES + DATA_SUFFIXES)
-    x = _read_input(args.input, args.query)
-    model = _load(args)
+    from zoo.data.video import VIDEO_SUFFIXES
+
+    own_suffixes = _output_suffixes(resolve_class(get_spec(args.name)))
+    output = _check_output(args.output, [args.input, args.query], IMAGE_SUFFIXES + VIDEO_SUFFIXES + own_suffixes + DATA_SUFFIXES)
+    if output.suffix.lower() in VIDEO_SUFFIXES and output.suffix.lower() not in own_suffixes:
+        raise ValueError(f"-o: expected an image, .json, .npz or .npy output for {args.name}, received {args.output!r} (a video)")
     options = {key: value for key, value in (("modality", args.modality), ("direction", args.direction)) if value is not None}
+    options.update(getattr(args, "model_options", {}))
+    x = _read_input(args.input, args.query) if args.input is not None else None
+    model = _load(args)
     accepted = inspect.signature(model.predict).parameters
     for key in options:
-        if key not in accepted:
+        if key not in accepted and key in ("modality", "direction"):
             raise ValueError(f"--{key}: expected only for models whose predict takes a {key}, received it for {args.name}")
-    streams = hasattr(model, "predict_to_file")
-    if output.suffix.lower() in VIDEO_SUFFIXES and not streams:
-        raise ValueError(f"-o: expected an image, .json, .npz or .npy output for {args.name}, received {args.output!r} (a video)")
-    if streams and output.suffix.lower() in VIDEO_SUFFIXES:  # video models stream input to output frame by frame
-        model.predict_to_file(x, output)
+        if key not in accepted:
+            flag = "--" + key.replace("_", "-")
+            takes = ", ".join("--" + k.replace("_", "-") for k in list(accepted)[1:] if accepted[k].kind is not inspect.Parameter.VAR_KEYWORD)
+            raise ValueError(f"{flag}: expected one of the options {args.name}'s predict takes ({takes or 'none'}), received {flag}")
+    required = [k for k, p in accepted.items() if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    missing = [k for k in required[1 if x is not None else 0 :] if k not in options]
+    if missing:
+        what = "INPUT" if x is None and missing[0] == required[0] and len(required) == 1 else ", ".join("--" + k.replace("_", "-") for k in missing)
+        raise ValueError(f"expected {what} for {args.name}, received none")
+    inputs = () if x is None else (x,)
+    if output.suffix.lower() in own_suffixes:  # models that write their own formats (videos stream frame by frame)
+        model.predict_to_file(*inputs, output, **options)
     else:
-        _write_output(model.predict(x, **options), output)
+        _write_output(model.predict(*inputs, **options), output)
     print(f"wrote {output}")
     return 0
 
@@ -375,6 +428,10 @@ counts up to the model's white level (1023 for the shipped ISP), or floats norma
 series and coordinates finite, of magnitude up to 1e6. Bad input ends with one line naming what was expected and what
 was received, exit status 2.
 
+Models with named inputs or targets take them as options: any --KEY VALUE that zoo predict does not define itself is
+passed to the model's predict as KEY="VALUE" (dashes become underscores), and refused if predict has no such
+parameter. Models that write their own formats (videos, meshes) choose them from OUT's suffix.
+
 examples:
   zoo predict allcnn_mnist_classifier digit.png -o label.json
   zoo predict lightweight_isp_efficient raw.png -o rgb.png
@@ -405,6 +462,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+_PREDICT_PARSER: argparse.ArgumentParser | None = None  # set by build_parser: its options are zoo's, the rest the model's
+
+
 def build_parser() -> argparse.ArgumentParser:
     from zoo import __version__
 
@@ -430,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", help="run a model on an input file", description=PREDICT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("name")
-    p.add_argument("input", help="input file or frame folder (UNEM: SUPPORT.npz)")
+    p.add_argument("input", nargs="?", default=None, help="input file or frame folder (UNEM: SUPPORT.npz); models with named inputs take them as options instead")
     p.add_argument("query", nargs="?", default=None, help="UNEM only: QUERY.npy, the query features of the task in INPUT")
     p.add_argument("-o", "--output", required=True, help="output file; its suffix chooses the format")
     p.add_argument("--modality", default=None, help="Meta-Transformer: the input's modality (default: the model's first, e.g. image)")
@@ -439,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--official", action="store_true", help="read --weights as the authors' checkpoint file (convert.py)")
     p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N or mps")
     p.set_defaults(func=_cmd_predict)
+    global _PREDICT_PARSER
+    _PREDICT_PARSER = p
 
     p = sub.add_parser("train", help="train from a recipe (LightningCLI fit)")
     p.add_argument("recipe", help="a recipe YAML; `zoo train fit --help` lists LightningCLI's options")
@@ -485,10 +547,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``zoo`` command; returns the exit status (2: bad arguments or input, the one-line reason on stderr)."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        argv, model_options = _split_predict_options(argv)
+    except ValueError as error:
+        print(f"zoo predict: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        args = parser.parse_args(argv)
     except SystemExit as done:  # argparse exits for --help, --version and bad arguments
         return done.code if isinstance(done.code, int) else 2
+    args.model_options = model_options
     try:
         try:  # a reader that closes the pipe early (`zoo list | head`) ends the command quietly, as the Python docs do
             code = args.func(args)

@@ -114,17 +114,27 @@ def _net_and_task(model: nn.Module, task: str | None) -> tuple[nn.Module, str]:
     return model, task
 
 
-def unlearn(model: nn.Module, method: str, forget: Any, retain: Any, task: str | None = None, **hparams: Any) -> nn.Module:
+def unlearn(model: nn.Module, method: str, forget: Any, retain: Any = None, task: str | None = None, **hparams: Any) -> nn.Module:
     """Unlearn ``forget`` from a copy of ``model`` with ``method`` and return the copy (the input is untouched).
 
     Args:
         model: a zoo classifier / regressor or any ``nn.Module`` (then ``task`` is required).
         method: one of :func:`method_names`.
         forget: the samples to forget: a Dataset of ``(x, y)`` or a tuple ``(inputs, targets)``.
-        retain: the samples to keep, likewise.
+        retain: the samples to keep, likewise (required by the classifier methods; a family may do without).
         task: ``"classification"`` or ``"regression"`` (read from a zoo model's config).
-        hparams: the method's hyper-parameters (``zoo unlearn --help-method NAME`` lists them).
+        hparams: the method's hyper-parameters (``zoo unlearn --list`` lists them).
+
+    Causal LMs and recommenders are unlearned by their own family (:mod:`zoo.unlearning.families`), with the
+    family's methods and its kinds of ``forget`` and ``retain``.
     """
+    from zoo.unlearning.families import family_for
+
+    family = family_for(model)
+    if family is not None:
+        return family.unlearn(model, method, forget, retain, **hparams)
+    if retain is None:
+        raise ValueError("retain: expected a Dataset of (x, y) or a tuple (inputs, targets) of tensors, received None")
     model = copy.deepcopy(model)
     net, task = _net_and_task(model, task)
     data = UnlearningData(_as_dataset(forget, "forget"), _as_dataset(retain, "retain"))
