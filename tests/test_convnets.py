@@ -97,6 +97,10 @@ def test_cli_unlearn_evaluate_on_shipped_classifier(tmp_path, capsys, monkeypatc
     assert "| gradient_ascent |" in printed and "| retrain |" in printed and "forgot" in printed
     split = Split.load(out / "split.json")
     assert split.forget_spec == "class:0" and len(split.forget) > 300
+    run = json.loads((out / "unlearning.json").read_text())
+    assert run["method"] == "gradient_ascent" and run["hyperparameters"] == {"lr": 0.01, "epochs": 1, "batch_size": 64}
+    assert run["resolved_hyperparameters"]["lr"] == 0.01 and run["forget"] == "class:0" and run["zoo_version"] == zoo.__version__
+    assert run["split_fingerprint"] == split.fingerprint() and run["retrain"]["epochs"] == 1
     unlearned = zoo.load(NAMES[1], weights=out)
     dataset, _, _ = digits_dataset("class")
     x = dataset.tensors[0][split.test_forget]

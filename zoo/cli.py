@@ -392,8 +392,40 @@ def _run_unlearn(args: argparse.Namespace) -> int:
         net, seconds = run_method(model.net, args.method, dataset, split, task, **hparams)
     model.load_net_state(net.state_dict())
     model.save_pretrained(out)
+    _write_unlearning_run(out, args, hparams, retrain, split, seconds)
     print(f"{args.method}: forgot {len(split.forget)} samples ({split.forget_spec}) in {seconds:.1f} s; wrote {out}")
     return 0
+
+
+UNLEARNING_RUN_NAME = "unlearning.json"
+
+
+def _write_unlearning_run(out: Path, args: argparse.Namespace, hparams: dict, retrain: dict, split, seconds: float) -> None:
+    """``unlearning.json`` beside the unlearned weights: what made them (as OpenUnlearning saves its run config).
+
+    The method with its hyper-parameters as given and as run (defaults filled in), the source model, the forget
+    specification and seed (``split.json`` holds the indices), the retrained reference's settings when ``--evaluate``
+    measured against it, the wall time and the zoo version.
+    """
+    from zoo import __version__
+    from zoo.unlearning.api import METHODS
+    from zoo.unlearning.base import hyperparameters
+
+    run = {
+        "method": args.method,
+        "hyperparameters": hparams,
+        "resolved_hyperparameters": {**hyperparameters(METHODS[args.method]), **hparams},
+        "model": args.model,
+        "weights": args.weights,
+        "forget": split.forget_spec,
+        "seed": args.seed,
+        "split": "split.json",
+        "split_fingerprint": split.fingerprint(),
+        "retrain": retrain if args.evaluate else None,
+        "seconds": seconds,
+        "zoo_version": __version__,
+    }
+    (out / UNLEARNING_RUN_NAME).write_text(json.dumps(run, indent=2, default=str) + "\n")
 
 
 def _positive_int(text: str) -> int:
