@@ -6,7 +6,9 @@
     zoo predict NAME [INPUT [QUERY]] -o OUT [--modality M] [--direction ab|ba] [--weights DIR [--official]] [--device D]
                 [--KEY VALUE ...]      run a model on a file; OUT's suffix picks the format; other --KEY VALUE options
                                        go to the model's predict (``zoo predict --help``)
-    zoo train RECIPE.yaml [ARGS...]    LightningCLI ``fit`` with the recipe (extra args override it)
+    zoo train RECIPE.yaml [ARGS...]    LightningCLI ``fit`` with the recipe (extra args override it;
+                                       ``--init_weights zoo:NAME`` fine-tunes from a shipped checkpoint)
+    zoo export-weights CKPT DIR        a Lightning checkpoint -> a Hub-layout weights folder ``zoo.load`` reads
     zoo card NAME                      the model card as it stands on the Hub
     zoo bench NAME                     eager vs torch.compile (and vs the reference formulation)
     zoo unlearn METHOD --model NAME --forget SPEC -o OUT [--evaluate]
@@ -318,6 +320,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_weights(args: argparse.Namespace) -> int:
+    from zoo.core import checks
+    from zoo.training import export_weights
+
+    checks.check_path(args.checkpoint, "CHECKPOINT")
+    out = Path(args.directory)
+    if out.is_file():
+        raise ValueError(f"DIRECTORY: expected a folder for the weights, received {args.directory!r} (a file)")
+    folder = export_weights(args.checkpoint, out)
+    print(f"wrote {folder} (load it with zoo.load(NAME, weights={str(folder)!r}) or ZooModule.from_pretrained)")
+    return 0
+
+
 def _cmd_card(args: argparse.Namespace) -> int:
     import zoo
 
@@ -538,6 +553,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe", help="a recipe YAML; `zoo train fit --help` lists LightningCLI's options")
     p.add_argument("overrides", nargs=argparse.REMAINDER, help="LightningCLI overrides, e.g. --trainer.max_epochs=2")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("export-weights", help="turn a Lightning checkpoint (last.ckpt) into a Hub-layout weights folder")
+    p.add_argument("checkpoint", help="a .ckpt file written by zoo train")
+    p.add_argument("directory", help="the weights folder to write (model.safetensors, config.json, README.md, sha256.json)")
+    p.set_defaults(func=_cmd_export_weights)
 
     p = sub.add_parser("card", help="print the model card")
     p.add_argument("name")

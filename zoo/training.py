@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import fsspec
 import lightning as L
@@ -123,6 +123,131 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
 
 
+def _lightning_checkpoint(path: Path) -> dict[str, Any]:
+    """A Lightning checkpoint file read with ``weights_only`` (no code runs from it), checked whole first."""
+    problem = checkpoint_problem(path)
+    if problem:
+        raise CorruptCheckpointError(_corrupt_checkpoint_message(path, problem))
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch refuses pickled objects other than tensors and plain containers
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise ValueError(f"{path}: expected a Lightning checkpoint of a zoo model, received a file torch.load refuses ({type(error).__name__}: {first})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{path}: expected a Lightning checkpoint (a dict with state_dict), received {type(checkpoint).__name__} without one")
+    return checkpoint
+
+
+def module_from_checkpoint(path: str | Path):
+    """The zoo model a Lightning checkpoint (``last.ckpt``) holds: its class and config from the checkpoint's
+    hyper-parameters, every weight loaded strictly. Nothing is unpickled beyond tensors and plain containers.
+
+    Args:
+        path: the ``.ckpt`` file a ``zoo train`` run wrote.
+
+    Returns:
+        The ZooModule, in eval mode.
+
+    Raises:
+        CorruptCheckpointError: the file is truncated or damaged.
+        ValueError: not a checkpoint of a zoo model, or weights that do not match its class.
+    """
+    import importlib
+
+    from zoo.core.module import ZooModule
+
+    path = Path(path)
+    checkpoint = _lightning_checkpoint(path)
+    hparams = checkpoint.get("hyper_parameters", {})
+    class_path = hparams.get("_class_path")
+    if not isinstance(class_path, str) or "config" not in hparams:
+        raise ValueError(f"{path}: expected a checkpoint of a zoo model (hyper-parameters with _class_path and config), received keys {sorted(hparams)}")
+    module_name, _, class_name = class_path.rpartition(".")
+    cls = getattr(importlib.import_module(module_name), class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, ZooModule)):
+        raise ValueError(f"{path}: expected a ZooModule class in _class_path, received {class_path!r}")
+    model = cls(hparams["config"])
+    state, expected = checkpoint["state_dict"], model.state_dict()
+    # Training-only parts that `setup` builds (discriminators, the losses' frozen feature nets) are in the checkpoint
+    # but not in a model built for inference: they are left out. Every tensor of the model itself must be there.
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        raise ValueError(f"{path}: the weights do not match {class_name} built from the checkpoint's own config: missing {missing[:6]}")
+    try:
+        model.load_state_dict({k: state[k] for k in expected}, strict=True)
+    except RuntimeError as error:
+        raise ValueError(f"{path}: the weights do not match {class_name} built from the checkpoint's own config ({str(error).strip().splitlines()[-1].strip()})") from None
+    return model.eval()
+
+
+def export_weights(checkpoint: str | Path, directory: str | Path) -> Path:
+    """Turn a Lightning checkpoint into a Hub-layout weights folder (model.safetensors, config.json, README.md card,
+    sha256.json) that ``zoo.load(name, weights=directory)`` and ``ZooModule.from_pretrained(directory)`` read.
+
+    Args:
+        checkpoint: the ``.ckpt`` file.
+        directory: the folder to write (created when missing).
+
+    Returns:
+        The folder.
+    """
+    return module_from_checkpoint(checkpoint).save_pretrained(directory)
+
+
+def pretrained_net_state(source: str) -> dict[str, torch.Tensor]:
+    """The inference network's weights named by ``source``, to start a training run from.
+
+    Args:
+        source: ``zoo:NAME`` (the shipped or Hub checkpoint of a registered model, as ``zoo.load`` finds it), a
+            weights folder (checked against its ``sha256.json``), a ``model.safetensors`` file, or a Lightning
+            ``.ckpt`` of a zoo model.
+
+    Returns:
+        A state_dict of the network (``ZooModule.load_net_state`` checks that it fits).
+    """
+    from safetensors.torch import load_file
+
+    from zoo.core.module import ZooModule
+
+    if not isinstance(source, str) or not source:
+        raise ValueError(f"init_weights: expected zoo:NAME, a weights folder, a .safetensors or a .ckpt file, received {source!r}")
+    if source.startswith("zoo:"):
+        import zoo
+
+        model = zoo.load(source[4:])
+    else:
+        path = Path(source)
+        if path.is_dir():
+            model = ZooModule.from_pretrained(path)
+        elif path.suffix == ".safetensors" and path.is_file():
+            return load_file(str(path))
+        elif path.suffix == ".ckpt" and path.is_file():
+            model = module_from_checkpoint(path)
+        else:
+            raise ValueError(f"init_weights: expected zoo:NAME, a weights folder, a .safetensors or a .ckpt file, received {source!r} (no such folder or file)")
+    return {k: v.detach().clone() for k, v in model.inference_net.state_dict().items()}
+
+
+class ZooCLI(LightningCLI):
+    """LightningCLI with ``--init_weights SOURCE``: start the run from pretrained weights (fine-tuning).
+
+    ``zoo train recipes/rawformer/tiny.yaml --init_weights zoo:rawformer`` (or ``init_weights: zoo:rawformer`` at the
+    top of a recipe) loads the shipped checkpoint into the model before training; ``--ckpt_path`` (resuming) is
+    restored after it and so takes precedence.
+    """
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument(
+            "--init_weights", type=Optional[str], default=None,
+            help="start from these weights: zoo:NAME (shipped or Hub), a weights folder, a .safetensors or a .ckpt file",
+        )
+
+    def before_fit(self) -> None:
+        source = self.config[self.subcommand].get("init_weights")
+        if source:
+            self.model.load_net_state(pretrained_net_state(source))
+
+
 def run_cli(args: list[str], run: bool = True, prog: str | None = None) -> LightningCLI:
     """Run LightningCLI with ``args`` (e.g. ``["fit", "--config", "recipe.yaml"]``) and return it.
 
@@ -139,7 +264,7 @@ def run_cli(args: list[str], run: bool = True, prog: str | None = None) -> Light
         The LightningCLI.
     """
     os.environ.setdefault("WANDB_MODE", "offline")
-    return LightningCLI(
+    return ZooCLI(
         L.LightningModule,
         L.LightningDataModule,
         subclass_mode_model=True,
