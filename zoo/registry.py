@@ -58,6 +58,11 @@ class ModelSpec:
         pipeline_tag: Hugging Face pipeline tag of the card.
         usage: the ``predict`` line of the card's usage snippet.
         record_type: the :class:`~zoo.records.CheckpointRecord` (sub)class of its shipped checkpoint's record.
+        hub_datasets: Hub dataset ids of the training data (the card's ``datasets:``); empty when it is synthetic or
+            bundled with a PyPI package (the card's Training section names it).
+        metric_names: metric key -> the name the card's model-index gives it, with its caveats (e.g. an LPIPS
+            measured with a random-init trunk is not the published LPIPS).
+        limitations: model-specific lines of the card's Limitations section, after the common ones.
     """
 
     name: str
@@ -78,6 +83,9 @@ class ModelSpec:
     pipeline_tag: str = "image-to-image"
     usage: str = ""
     record_type: type[CheckpointRecord] = CheckpointRecord
+    hub_datasets: tuple[str, ...] = ()
+    metric_names: dict[str, str] = field(default_factory=dict)
+    limitations: str = ""
 
     @property
     def package(self) -> str:

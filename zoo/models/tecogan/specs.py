@@ -13,6 +13,13 @@ _COMMON = dict(
     headline_metric="psnr",
     pipeline_tag="image-to-image",
     usage='model.predict_to_file("clip.mp4", "out.mp4")  # 4x, streamed frame by frame; predict(frames) -> uint8 (T, 4H, 4W, 3)',
+    # The shipped cards' LPIPS and tLP use torchmetrics' linear heads on a random-init AlexNet trunk (no weights offline).
+    metric_names={
+        "lpips": "LPIPS (random-init AlexNet trunk, v0.1 linear heads: not comparable with published LPIPS)",
+        "tlp": "tLP x100 (the same random-trunk LPIPS network)",
+        "psnr": "Y-PSNR (8-bit frames, 8-pixel border crop)",
+        "tof": "tOF (OpenCV Farneback flow)",
+    },
 )
 
 TINY = {"nf": 32, "nb": 4, "fnet_width": 8}
