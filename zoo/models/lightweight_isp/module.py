@@ -25,6 +25,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 
 from zoo.core import checks
 from zoo.core.adversarial import AdversarialConfig, AdversarialModule
+from zoo.data.camera_raw import is_camera_raw, read_camera_raw_packed
 from zoo.data.raw import normalize_packed, pack_bayer, pseudo_isp, three_channel_split, unpack_bayer
 from zoo.losses.adversarial import relativistic_pairing_loss
 from zoo.losses.tv import l2_total_variation
@@ -149,6 +150,8 @@ class LightweightISP(AdversarialModule):
     def to_packed(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         """User-level RAW (see :meth:`prepare_input`) -> validated packed RAW (N, 4, h, w) and an output context."""
         cfg = self.config
+        if is_camera_raw(x):  # DNG, CR2, NEF, ...: levels and CFA pattern from the file
+            return self.to_packed(read_camera_raw_packed(x))[0], {"kind": "pil"}
         if isinstance(x, (str, Path)):
             return self.to_packed(checks.open_image(x, "RAW file"))[0], {"kind": "pil"}
         if isinstance(x, Image.Image):
@@ -198,7 +201,8 @@ class LightweightISP(AdversarialModule):
         """Validate user-level RAW and lay it out for the generator.
 
         Args:
-            x: a 16-bit Bayer PNG path or PIL image (mode ``I;16`` or ``I``; not 8-bit ``L``), an integer (H, W) array
+            x: a camera RAW file (DNG, CR2, NEF, ... through rawpy: black and white levels and the CFA from the
+                file), a 16-bit Bayer PNG path or PIL image (mode ``I;16`` or ``I``; not 8-bit ``L``), an integer (H, W) array
                 of sensor counts in [0, ``white_level``], or a float tensor / array normalised by black and white
                 level, values in [-0.5, 2]: mosaic (H, W), (1, H, W), (N, 1, H, W) or packed (4, h, w),
                 (N, 4, h, w); H and W even, at most :data:`MAX_RAW_VALUES` values.

@@ -27,6 +27,8 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 from zoo.core import checks
 from zoo.core.adversarial import AdversarialConfig, AdversarialModule
 from zoo.core.tiling import tiled_apply
+from zoo.data.camera_raw import is_camera_raw, read_camera_raw_packed
+from zoo.data.raw_to_raw import packed_to_rgb_planes
 from zoo.losses.adversarial import interpolated_gradient_penalty, least_squares_loss
 from zoo.nets.cyclegan import PatchGAN, ResnetGenerator, init_weights
 from zoo.models.rawformer.model import CycleGenerators, RawformerGenerator
@@ -198,7 +200,8 @@ class Rawformer(AdversarialModule):
         """Validate and batch user input.
 
         Args:
-            x: an RGB image file path (read with PIL, 8 bits per channel as the official loader reads its PNGs; an
+            x: a camera RAW file (DNG, CR2, NEF, ... through rawpy: its packed planes as R, (G + G) / 2, B, normalised
+                by the file's black and white levels), an RGB image file path (read with PIL, 8 bits per channel as the official loader reads its PNGs; an
                 alpha channel is dropped), a PIL RGB image, an (H, W, C) numpy array (uint8, uint16 for 16-bit data,
                 or float in [0, 1]), or a float tensor (C, H, W) / (N, C, H, W) in [0, 1]; at most
                 :data:`MAX_IMAGE_VALUES` values.
@@ -211,6 +214,9 @@ class Rawformer(AdversarialModule):
                 input, or values outside [0, 1], naming what was expected and what was received.
         """
         channels = self.config.channels
+        if is_camera_raw(x):  # DNG, CR2, NEF, ...: normalised by the file's levels, then R, mean G, B at half size
+            tensor, _ = self.prepare_input(packed_to_rgb_planes(read_camera_raw_packed(x)).clamp(0.0, 1.0))
+            return tensor, {"kind": "pil"}
         if isinstance(x, (str, Path)):
             image = checks.open_image(x, "raw image")
             tensor, _ = self.prepare_input(image.convert("RGB") if image.mode == "RGBA" else image)
