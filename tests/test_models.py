@@ -84,9 +84,12 @@ def test_card_schema_complete(name):
     data = card.data.to_dict()
     for key in ("license", "library_name", "tags", "pipeline_tag", "paper", "official_repository"):
         assert data.get(key), f"card of {name} lacks {key}"
+    # datasets: Hub dataset ids only; the synthetic and PyPI-bundled training data is named in the card's text
+    assert data.get("datasets") == (list(get_spec(name).hub_datasets) or None), f"card of {name}: datasets"
     if checkpoint_record(name):
-        for key in ("datasets", "metrics", "model-index"):
+        for key in ("metrics", "model-index"):
             assert data.get(key), f"card of {name} lacks {key}"
+        assert checkpoint_record(name).train_dataset in card.content, f"card of {name} does not name its training data"
         results = data["model-index"][0]["results"]
         recorded = checkpoint_record(name).metrics
         measured = {m["type"]: m["value"] for r in results for m in r["metrics"]}
