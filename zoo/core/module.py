@@ -304,6 +304,26 @@ class ZooModule(L.LightningModule):
         the :meth:`example_input` batch, which ``predict`` takes as a tensor."""
         return self.example_input(1)
 
+    def example_cli_args(self, folder: Path) -> tuple[list[str], str]:
+        """A valid ``zoo predict`` command line for this model (without the name and ``-o``), with its input files
+        written into ``folder``, and a suffix of an output it writes (the tests serve every shipped model with it).
+
+        By default :meth:`example_predict_input` saved as ``input.npy`` and a ``.npz`` output. Models with named
+        inputs (``--person P --garment G``) or their own formats override it.
+
+        Returns:
+            The arguments and the output suffix.
+        """
+        import numpy as np
+
+        x = self.example_predict_input()
+        array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+        if not isinstance(array, np.ndarray):
+            raise NotImplementedError(f"{type(self).__name__}: example_predict_input is not an array; override example_cli_args")
+        path = Path(folder) / "input.npy"
+        np.save(path, array)
+        return [str(path)], ".npz"
+
     def example_calls(self, batch_size: int = 1) -> list[tuple[tuple, dict[str, Any]]]:
         """``(args, kwargs)`` of forward calls that together reach every trained parameter (the tests' contract);
         one call on :meth:`example_input` unless a model has several entry points (e.g. one per modality)."""

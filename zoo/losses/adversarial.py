@@ -51,7 +51,8 @@ def least_squares_loss(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 
 def interpolated_gradient_penalty(
-    disc, real: torch.Tensor, fake: torch.Tensor, alpha: float, center: float = 0.0, extra_real=None, extra_fake=None
+    disc, real: torch.Tensor, fake: torch.Tensor, alpha: float, center: float = 0.0, extra_real=None, extra_fake=None,
+    logit_reduction: str = "mean", norm: str = "l2",
 ) -> torch.Tensor:
     """``mean((||dD/dx|| - center)^2)`` at ``x = alpha * real + (1 - alpha) * fake`` (one ``alpha`` per batch, drawn
     from U(0, 1) by the caller, so that a seeded draw keeps resumed training exact).
@@ -61,12 +62,68 @@ def interpolated_gradient_penalty(
     with the same ``a``. ``disc`` returns the logits, or a tuple whose first item they are; logits are averaged
     per sample before the gradient, as the official code does.
 
+    ``alpha`` may also be a tensor that broadcasts against ``real`` (one draw per sample, as StarGAN's). SSGMap's
+    variant (StarGAN-derived) differentiates the sum of all logits (``logit_reduction="sum"``) and takes the root
+    mean square of the gradient instead of its norm (``norm="rms"``), centred at 0.01.
+
     Returns:
         Scalar penalty (unweighted), with the graph kept for backward.
     """
+    if logit_reduction not in ("mean", "sum") or norm not in ("l2", "rms"):
+        raise ValueError(f"logit_reduction, norm: expected 'mean'/'sum' and 'l2'/'rms', received {logit_reduction!r}, {norm!r}")
     x = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     extra = None if extra_real is None or extra_fake is None else alpha * extra_real + (1 - alpha) * extra_fake
     out = disc(x, extra) if extra is not None else disc(x)
     logits = out[0] if isinstance(out, tuple) else out
-    (grad,) = torch.autograd.grad(logits.flatten(1).mean(1).sum(), x, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - center).square().mean()
+    per_sample = logits.flatten(1).mean(1) if logit_reduction == "mean" else logits.flatten(1).sum(1)
+    (grad,) = torch.autograd.grad(per_sample.sum(), x, create_graph=True)
+    grad = grad.flatten(1)
+    size = grad.norm(dim=1) if norm == "l2" else grad.square().mean(1).sqrt()
+    return (size - center).square().mean()
+
+
+def hinge_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Hinge GAN loss of the discriminator (SPADE, HR-VITON's image generator): ``mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))``.
+
+    Args:
+        real_logits: D's logits on real samples. Shape: (N, ...).
+        fake_logits: D's logits on generated samples. Shape: (N, ...).
+
+    Returns:
+        Scalar loss.
+    """
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+
+def hinge_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Hinge GAN loss of the generator: ``-mean(D(fake))``. Shape: (N, ...) -> scalar."""
+    return -fake_logits.mean()
+
+
+def multiscale_feature_matching(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]]) -> torch.Tensor:
+    """pix2pixHD / SPADE discriminator feature matching: the L1 distance of every intermediate feature map (the last
+    entry of each scale, the logits, excluded), averaged over the scales.
+
+    Args:
+        fake: per discriminator scale, its feature maps on generated samples (logits last).
+        real: the same on real samples (detached here).
+
+    Returns:
+        Scalar loss.
+    """
+    total = sum(F.l1_loss(f, r.detach()) for fs, rs in zip(fake, real) for f, r in zip(fs[:-1], rs[:-1]))
+    return total / max(len(fake), 1)
+
+
+def wasserstein_critic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """WGAN critic loss: ``-mean(D(real)) + mean(D(fake))`` (the generator's is ``-mean(D(fake))``,
+    :func:`hinge_generator_loss`).
+
+    Args:
+        real_logits: D's outputs on real samples. Shape: (N, ...).
+        fake_logits: D's outputs on generated samples. Shape: (N, ...).
+
+    Returns:
+        Scalar loss.
+    """
+    return fake_logits.mean() - real_logits.mean()
