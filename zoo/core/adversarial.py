@@ -154,6 +154,30 @@ class AdversarialModule(ZooModule):
                     self.log(f"d/{name}/{term_name}", value.detach(), on_step=True, on_epoch=True, sync_dist=True)
         self.generator_steps += 1
 
+    def grouped_step(self, updates: list[tuple[Any, torch.Tensor, list[nn.Parameter]]]) -> None:
+        """One TF1-style grouped train op that updates G and D together: the gradient of every ``(optimizer, loss,
+        params)`` is taken at the same parameter values (before any update), then the optimisers step in order.
+
+        For models whose official code groups several ``minimize`` ops into one ``session.run`` (MAAG). An optimiser
+        may appear more than once (its state then sees each gradient in turn); params absent from one of its updates
+        keep ``grad=None`` there and are skipped.
+
+        Args:
+            updates: ``(optimizer, scalar loss, params)`` per update, in the order the steps are applied.
+        """
+        stashed = []
+        for _, loss, params in updates:
+            for p in params:
+                p.grad = None
+            self.manual_backward(loss, inputs=list(params), retain_graph=True)
+            stashed.append([p.grad for p in params])
+        for (optimizer, _, params), grads in zip(updates, stashed):
+            optimizer.zero_grad(set_to_none=True)
+            for p, g in zip(params, grads):
+                p.grad = g
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
     def penalized_discriminator_loss(
         self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor, loss_fn
     ) -> dict[str, torch.Tensor]:
