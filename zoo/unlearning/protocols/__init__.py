@@ -1,0 +1,1 @@
+"""Evaluation protocols of unlearning beyond "forget a set, compare with retrain" (corrective unlearning, ...)."""
