@@ -80,3 +80,12 @@ def test_init_weights_sources_and_refusals(tmp_path):
     with pytest.raises(ValueError, match="expected a ZooModule class"):
         module_from_checkpoint(tmp_path / "odd.ckpt")
     assert main(["export-weights", str(tmp_path / "missing.ckpt"), str(tmp_path / "out")]) == 2
+
+
+def test_a_recipe_with_the_wandb_logger_names_the_extra_when_wandb_is_missing(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed
+    assert main(["train", str(ROOT / "recipes" / ISP / "tiny.yaml"), "--trainer.max_steps", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lightning-paper-zoo[train]" in err and "'wandb'" in err

@@ -40,18 +40,22 @@ def load(
     official: bool = False,
     revision: str | None = None,
     local_files_only: bool = False,
+    backend: str = "torch",
     **overrides: Any,
 ) -> ZooModule:
     """The pretrained model ``name`` in eval mode (see :func:`zoo.hub.load` for the resolution order).
 
     ``revision`` selects a Hub revision (default: the spec's pinned one); ``local_files_only`` never asks the Hub.
     ``overrides`` set config fields explicitly; with ``official=True``, the settings no tensor of the official file
-    reveals (``zoo.load("rawformer_base", weights="run/", official=True, vit_heads=6)``).
+    reveals (``zoo.load("rawformer_base", weights="run/", official=True, vit_heads=6)``). ``backend="onnxruntime"``
+    runs eval-mode ``forward`` / ``predict`` through onnxruntime on the model's cached ONNX export (CPU, the
+    ``export`` extra).
     """
     from zoo.hub import load as _load
 
     return _load(
-        name, weights=weights, device=device, official=official, revision=revision, local_files_only=local_files_only, **overrides
+        name, weights=weights, device=device, official=official, revision=revision, local_files_only=local_files_only,
+        backend=backend, **overrides,
     )
 
 

@@ -1,25 +1,42 @@
-"""Benchmarks as ratios within one run: eager vs torch.compile, and ours vs the reference formulation.
+"""Benchmarks as per-round ratios within one process: zoo's inference paths against the official formulation.
 
     zoo bench lightweight_isp_efficient            # or: python tools/bench.py lightweight_isp_efficient
+    zoo bench --all --markdown docs/benchmarks.md  # every model, one table
 
-Throughput is images per second (median of ``repeats`` timed calls after warm-up, the baseline's and the
-candidate's calls alternating); peak memory is the CUDA allocator's peak on GPU, and on CPU the peak of live
-tensor memory in one call (profiler events).
+Each model contributes one **paths** row (:class:`BenchPaths`): the same input through the official formulation
+(``zoo/models/<pkg>/reference.py``; the zoo network itself where it already is that formulation) eager and
+``torch.compile``'d, and through zoo's network eager, compiled, compiled with freezing (channels-last for conv nets;
+:func:`zoo.ops.compile.compile_for_inference`) and in onnxruntime on its ONNX export. All columns run once per round,
+alternating, so load on the machine hits them alike; the figure reported is the median over rounds of the per-round
+ratio against the reference compiled (the most robust figure under load), next to the median times. Warm-up calls are
+excluded; the first call of each compiled column (compile time) and the ONNX export are reported separately.
+
+Models may add **op rows** (``bench_cases``): pairs of callables (baseline, candidate) on the same input.
+
+Peak memory is the CUDA allocator's peak on GPU, and on CPU the peak of live tensor memory in one call (profiler).
 """
 
 from __future__ import annotations
 
+import importlib
 import statistics
+import tempfile
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
+from torch import nn
+
+DEFAULT_BUDGET_S = 40.0
+"""Seconds of timed rounds per row (after warm-up); the rounds are cut to fit it, to no fewer than 3."""
 
 
 @dataclass
 class BenchCase:
-    """One row of a benchmark: two callables computing the same thing on the same input."""
+    """One op row: two callables computing the same thing on the same input."""
 
     what: str
     baseline_name: str
@@ -29,6 +46,33 @@ class BenchCase:
     items: int | None = None  # items one call processes (default: the batch size)
 
 
+@dataclass
+class BenchPaths:
+    """One paths row: a network and the official formulation of the same function, on one input.
+
+    Attributes:
+        what: the row's label (what is computed, at which shape).
+        zoo: zoo's inference network for this row, called as ``zoo(*inputs)``.
+        inputs: the input tensors.
+        reference: the official formulation (module or function) called the same way, or None when ``zoo`` already
+            computes it the official way (then the reference columns are zoo's eager and compiled ones).
+        items: items (images, frames, tasks, tokens) one call processes.
+        channels_last: zoo's frozen path stores the weights and 4-D inputs channels-last (conv nets).
+        onnx: add the onnxruntime column (needs the ``export`` extra; CPU only).
+        notes: what a reader must know about the row (e.g. a column skipped and why).
+    """
+
+    what: str
+    zoo: nn.Module
+    inputs: tuple
+    reference: Callable | None = None
+    items: int = 1
+    channels_last: bool = False
+    onnx: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------------- measuring
 def cpu_peak_bytes(fn: Callable[[], object]) -> int:
     """Peak of live tensor memory during one call of ``fn`` on CPU, from the profiler's allocation events."""
     from torch.profiler import ProfilerActivity, profile
@@ -44,7 +88,7 @@ def cpu_peak_bytes(fn: Callable[[], object]) -> int:
 
 def peak_mib(fn: Callable[[], object], device: torch.device) -> float:
     """Peak memory of one call of ``fn`` in MiB: the CUDA allocator's peak above what was allocated before the
-    call on GPU; on CPU the peak of live tensor memory seen by the profiler."""
+    call on GPU; on CPU the peak of live tensor memory seen by the profiler (onnxruntime's arena is not seen)."""
     if device.type != "cuda":
         return cpu_peak_bytes(fn) / 2**20
     base = torch.cuda.memory_allocated(device)
@@ -54,53 +98,400 @@ def peak_mib(fn: Callable[[], object], device: torch.device) -> float:
     return (torch.cuda.max_memory_allocated(device) - base) / 2**20
 
 
+def _sync(device: torch.device) -> Callable[[], None]:
+    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+
+
 def measure_pair(baseline: Callable[[], object], candidate: Callable[[], object], repeats: int, device: torch.device) -> tuple[float, float]:
-    """Warm both callables up (twice each), then time them alternately ``repeats`` times each, so that drift in
-    the machine's speed (other load, clock changes) hits both alike.
+    """Warm both callables up (twice each), then time them alternately ``repeats`` times each.
 
     Returns:
         ``(baseline median seconds, candidate median seconds)``.
     """
     for fn in (baseline, candidate, baseline, candidate):
         fn()
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    times = measure_rounds([baseline, candidate], repeats, device)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def measure_rounds(fns: list[Callable[[], object]], rounds: int, device: torch.device) -> list[list[float]]:
+    """Time ``fns`` in turn, ``rounds`` times (no warm-up here).
+
+    Returns:
+        Seconds per call: one list per callable, one entry per round.
+    """
+    sync = _sync(device)
     sync()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for fn, record in ((baseline, times[0]), (candidate, times[1])):
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, record in zip(fns, times):
             start = time.perf_counter()
             fn()
             sync()
             record.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return times
 
 
-def run_bench(name: str, batch_size: int = 4, size: int = 256, repeats: int = 10, device: str | None = None) -> str:
-    """Benchmark model ``name`` (random weights; speed does not depend on them) and return a markdown table.
+def warm_up(fn: Callable[[], object], device: torch.device) -> tuple[float, float]:
+    """Call ``fn`` twice. Returns: ``(first call s, second call s)``; the first holds any compilation."""
+    sync, seconds = _sync(device), []
+    for _ in range(2):
+        start = time.perf_counter()
+        fn()
+        sync()
+        seconds.append(time.perf_counter() - start)
+    return seconds[0], seconds[1]
 
-    The rows come from the model's ``bench_cases``: pairs of callables (baseline, candidate) on the same input.
+
+def rounds_for(call_seconds: float, budget_s: float, repeats: int) -> int:
+    """Rounds that fit ``budget_s`` when one round takes ``call_seconds``: at most ``repeats``, at least 3."""
+    return max(3, min(repeats, int(budget_s / max(call_seconds, 1e-9))))
+
+
+def ratio_medians(times: list[list[float]], against: int) -> list[float]:
+    """Median over rounds of ``times[against][r] / times[i][r]`` for each column ``i`` (>1: faster than it)."""
+    return [statistics.median(a / b for a, b in zip(times[against], col)) for col in times]
+
+
+def max_abs_diff(a: object, b: object) -> float:
+    """Largest absolute difference between two outputs (tensors, arrays, or sequences of them)."""
+    import numpy as np
+
+    def leaves(x):
+        if isinstance(x, (tuple, list)):
+            return [leaf for item in x for leaf in leaves(item)]
+        if isinstance(x, dict):
+            return [leaf for item in x.values() for leaf in leaves(item)]
+        return [np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)]
+
+    la, lb = leaves(a), leaves(b)
+    return max((float(np.abs(x - y.reshape(x.shape)).max()) for x, y in zip(la, lb) if x.size), default=0.0)
+
+
+GEMM_SIDE = 1024
+"""Side of the square fp32 GEMM timed in every round as the ceiling (2 GFLOP)."""
+
+
+def gemm_call(device: torch.device, n: int = GEMM_SIDE) -> tuple[Callable[[], object], float]:
+    """A call of ``a @ b`` on two ``n x n`` fp32 matrices, and its GFLOPs (the ceiling's yardstick)."""
+    a, b = (torch.randn(n, n, device=device) for _ in range(2))
+    return (lambda: a @ b), 2 * n**3 / 1e9
+
+
+def counted_gflops(fn: Callable[[], object]) -> float:
+    """GFLOPs of one call as ``torch.utils.flop_counter`` counts them (conv, matmul, SDPA; element-wise ops are free)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+# ------------------------------------------------------------------------------------------------------ the paths
+def frozen_path(net: nn.Module, channels_last: bool) -> Callable:
+    """zoo's inference path: :func:`zoo.ops.compile.frozen` (Inductor freezing; channels-last for conv nets, the
+    conversion of the NCHW input being part of the timed call)."""
+    from zoo.ops.compile import frozen
+
+    return frozen(net, channels_last)
+
+
+def onnxruntime_path(net: nn.Module, inputs: tuple, directory: str) -> tuple[Callable, float]:
+    """Export ``net`` on ``inputs`` (static shapes) with the dynamo exporter and open it in onnxruntime.
+
+    Returns:
+        ``(call, export seconds)``; ``call(*inputs)`` runs the session on the same tensors (as numpy).
     """
+    import onnxruntime
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(net, inputs, strict=False)
+        onnx_program = torch.onnx.export(program, dynamo=True, verbose=False)
+    path = str(Path(directory) / "model.onnx")
+    onnx_program.save(path)
+    seconds = time.perf_counter() - start
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+
+    def call(*xs):
+        return session.run(None, {n: x.detach().cpu().numpy() for n, x in zip(names, xs)})
+
+    return call, seconds
+
+
+@dataclass
+class PathsResult:
+    """Measured columns of one :class:`BenchPaths` row."""
+
+    paths: BenchPaths
+    columns: list[str]
+    median_ms: dict[str, float]
+    ratio: dict[str, float]  # per-round ratio against the reference compiled (>1: faster)
+    first_call_s: dict[str, float]
+    max_abs_diff: dict[str, float]
+    peak_mib: dict[str, float]
+    rounds: int
+    notes: list[str]
+    gflops: float = 0.0  # counted GFLOPs of one call
+    ceiling: float = 0.0  # GEMM GFLOP/s, median over the rounds (timed in each round)
+    ceiling_share: dict[str, float] = field(default_factory=dict)  # per column: median per-round share of the ceiling
+
+
+def measure_paths(paths: BenchPaths, device: torch.device, repeats: int = 10, budget_s: float = DEFAULT_BUDGET_S, onnx: bool = True) -> PathsResult:
+    """Build every column of ``paths``, warm each up (the first call timed as its compile time), time them in
+    alternating rounds, and check every column's output against zoo eager."""
+    net, xs = paths.zoo.eval(), paths.inputs
+    notes = list(paths.notes)
+    builders: dict[str, Callable[[], Callable]] = {}
+    if paths.reference is not None:
+        builders["reference eager"] = lambda: paths.reference
+        builders["reference compiled"] = lambda: torch.compile(paths.reference)
+    builders["zoo eager"] = lambda: net
+    builders["zoo compiled"] = lambda: torch.compile(net)
+    builders["zoo frozen"] = lambda: frozen_path(net, paths.channels_last)
+    if paths.reference is None:
+        notes.append("zoo's network is the official formulation here: the reference columns are zoo eager and zoo compiled")
+    tmp = tempfile.TemporaryDirectory()
+    fns, first, diffs = {}, {}, {}
+    with torch.no_grad():
+        expected = net(*xs)
+        for name, build in builders.items():
+            fn = build()
+            fns[name] = lambda fn=fn: fn(*xs)
+        if onnx and paths.onnx and device.type == "cpu":
+            try:
+                call, seconds = onnxruntime_path(net, xs, tmp.name)
+                fns["onnxruntime"] = lambda: call(*xs)
+                first["onnxruntime export"] = seconds
+            except Exception as error:  # an export failure is a finding of the bench, not a crash of it
+                notes.append(f"onnxruntime: not exported ({type(error).__name__}: {' '.join(str(error).split())[:160]})")
+        seconds_per_call = {}
+        for name, fn in fns.items():
+            first[name], seconds_per_call[name] = warm_up(fn, device)
+            diffs[name] = max_abs_diff(fn(), expected)
+        names = list(fns)
+        gemm, gemm_gflops = gemm_call(device)
+        warm_up(gemm, device)
+        rounds = rounds_for(sum(seconds_per_call.values()), budget_s, repeats)
+        times = measure_rounds([fns[n] for n in names] + [gemm], rounds, device)
+        gemm_times = times.pop()
+        against = names.index("reference compiled" if "reference compiled" in names else "zoo compiled")
+        gflops = counted_gflops(lambda: net(*xs))
+        ceiling = statistics.median(gemm_gflops / t for t in gemm_times)
+        shares = {n: statistics.median((gflops / t) / (gemm_gflops / g) for t, g in zip(col, gemm_times)) for n, col in zip(names, times)}
+        ratios = ratio_medians(times, against)
+        # On CPU the profiler does not see oneDNN's own buffers in frozen graphs (nor onnxruntime's arena): eager only.
+        measured = [n for n in ("reference eager", "zoo eager") if n in fns] + (["zoo frozen"] if device.type == "cuda" else [])
+        peaks = {n: peak_mib(fns[n], device) for n in measured}
+    tmp.cleanup()
+    return PathsResult(
+        paths, names, {n: 1e3 * statistics.median(t) for n, t in zip(names, times)}, dict(zip(names, ratios)),
+        {n: s for n, s in first.items() if "compiled" in n or "frozen" in n or "export" in n}, diffs, peaks, rounds, notes,
+        gflops, ceiling, shares,
+    )
+
+
+def measure_case(case: BenchCase, device: torch.device, repeats: int, budget_s: float) -> dict:
+    """One op row: warm-up (first calls reported), alternating rounds, per-round ratio baseline / candidate."""
+    with torch.no_grad():
+        first = (warm_up(case.baseline, device), warm_up(case.candidate, device))
+        rounds = rounds_for(first[0][1] + first[1][1], budget_s, repeats)
+        times = measure_rounds([case.baseline, case.candidate], rounds, device)
+        return {
+            "case": case, "rounds": rounds, "ms": [1e3 * statistics.median(t) for t in times],
+            "ratio": ratio_medians(times, 0)[1], "first_s": (first[0][0], first[1][0]),
+            "diff": max_abs_diff(case.baseline(), case.candidate()),
+        }
+
+
+# ---------------------------------------------------------------------------------------------------- per model
+def _reference_module(model) -> object | None:
+    package = type(model).__module__.rsplit(".", 1)[0]
+    try:
+        return importlib.import_module(f"{package}.reference")
+    except ModuleNotFoundError as error:
+        if error.name != f"{package}.reference":
+            raise
+        return None
+
+
+def model_paths(model, batch_size: int | None, size: int | None) -> list[BenchPaths]:
+    """The model's paths rows: ``reference.bench_paths(model, batch_size, size)`` of its package when it has one
+    (None: the package's default sizes), else the inference network on ``example_input`` (batch 4)."""
+    reference = _reference_module(model)
+    if reference is not None and hasattr(reference, "bench_paths"):
+        return reference.bench_paths(model, batch_size, size)
+    x = model.example_input(batch_size or 4)
+    x = x if isinstance(x, tuple) else (x,)
+    shape = " + ".join("x".join(map(str, t.shape)) for t in x)
+    conv = all(t.dim() == 4 for t in x if isinstance(t, torch.Tensor))
+    return [BenchPaths(f"forward {shape}", model.inference_net, x, items=int(x[0].shape[0]), channels_last=conv)]
+
+
+def _device_label(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+
+
+def _ms(result: PathsResult, column: str) -> str:
+    if column not in result.median_ms:
+        return "–"
+    return f"{result.median_ms[column]:.1f} ({result.ratio[column]:.2f}×)"
+
+
+COLUMNS = ("reference eager", "reference compiled", "zoo eager", "zoo compiled", "zoo frozen", "onnxruntime")
+
+
+def paths_table(results: list[tuple[str, PathsResult]]) -> list[str]:
+    """Markdown: one line per (model, row); each column ``ms (ratio vs reference compiled)``."""
+    lines = [
+        "| model | what | " + " | ".join(COLUMNS) + " | best vs reference compiled | GFLOPs; best's share of the GEMM ceiling (GFLOP/s) | compile s (ref / zoo / frozen / ORT export) | peak MiB | rounds |",
+        "|---|---|" + "---|" * len(COLUMNS) + "---|---|---|---|---|",
+    ]
+    for name, r in results:
+        ref_c = "reference compiled" if "reference compiled" in r.columns else "zoo compiled"
+        zoo_cols = [c for c in r.columns if c.startswith("zoo") or c == "onnxruntime"]
+        best = max(zoo_cols, key=lambda c: r.ratio[c])
+        cells = [_ms(r, c) if c in r.columns else ("= zoo " + c.split()[1] if c.startswith("reference") else "–") for c in COLUMNS]
+        compile_s = " / ".join(
+            f"{r.first_call_s[c]:.0f}" if c in r.first_call_s else "–"
+            for c in (ref_c if ref_c != "zoo compiled" else "–", "zoo compiled", "zoo frozen", "onnxruntime export")
+        )
+        peaks = ", ".join(f"{k.replace('reference', 'ref')} {v:.0f}" for k, v in r.peak_mib.items())
+        lines.append(f"| `{name}` | {r.paths.what} | " + " | ".join(cells) + f" | **{r.ratio[best]:.2f}×** ({best}) | {r.gflops:.2f}, {100 * r.ceiling_share[best]:.0f}% of {r.ceiling:.0f} | {compile_s} | {peaks} | {r.rounds} |")
+    return lines
+
+
+def ops_table(results: list[tuple[str, dict]]) -> list[str]:
+    lines = [
+        "| model | what | baseline | candidate | baseline ms | candidate ms | speed-up (per-round median) | max abs diff | rounds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results:
+        c = r["case"]
+        lines.append(f"| `{name}` | {c.what} | {c.baseline_name} | {c.candidate_name} | {r['ms'][0]:.2f} | {r['ms'][1]:.2f} | {r['ratio']:.2f}× | {r['diff']:.1e} | {r['rounds']} |")
+    return lines
+
+
+def bench_model(name: str, batch_size: int | None = None, size: int | None = None, repeats: int = 10, device: str | None = None,
+                budget_s: float = DEFAULT_BUDGET_S, ops: bool = True, onnx: bool = True) -> tuple[list[tuple[str, PathsResult]], list[tuple[str, dict]]]:
+    """Measure one model (random weights: speed does not depend on them): its paths rows and its op rows."""
     import zoo
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = zoo.create(name).eval().to(dev)
-    rows = []
     with torch.no_grad():
-        for case in model.bench_cases(batch_size, size):
-            items = case.items or batch_size
-            seconds = measure_pair(case.baseline, case.candidate, repeats, dev)
-            baseline = (items / seconds[0], peak_mib(case.baseline, dev))
-            candidate = (items / seconds[1], peak_mib(case.candidate, dev))
-            rows.append((case, baseline, candidate))
-    header = [
-        f"`{name}` on {dev.type} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
-        f"batch {batch_size}, size {size}, median of {repeats}; throughput in items (images, tasks, tokens or samples, as the row says) per second",
+        paths = [(name, measure_paths(p, dev, repeats, budget_s, onnx)) for p in model_paths(model, batch_size, size)]
+        from zoo.core.module import ZooModule
+
+        own = type(model).bench_cases is not ZooModule.bench_cases  # the base's only row is the paths row again
+        cases = model.bench_cases(batch_size, size) if ops and own else []
+        op_results = [(name, measure_case(c, dev, repeats, budget_s / 2)) for c in cases]
+    return paths, op_results
+
+
+def run_bench(name: str, batch_size: int | None = None, size: int | None = None, repeats: int = 10, device: str | None = None,
+              budget_s: float = DEFAULT_BUDGET_S, ops: bool = True, onnx: bool = True) -> str:
+    """Benchmark model ``name`` and return markdown: its paths table, then its op rows.
+
+    Args:
+        name: a registered model.
+        batch_size, size: the input (None: the package's default for its model, which fits 3 minutes on 2 cores).
+        repeats: the most timed rounds per row.
+        device: "cpu", "cuda", ... (default: CUDA when available).
+        budget_s: seconds of timed rounds per row.
+        ops: add the model's op rows (``bench_cases``).
+        onnx: add the onnxruntime column.
+    """
+    start, cpu = time.perf_counter(), time.process_time()
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    paths, op_results = bench_model(name, batch_size, size, repeats, str(dev), budget_s, ops, onnx)
+    lines = [
+        f"`{name}` on {dev.type} ({_device_label(dev)}), torch {torch.__version__}; ms per call (median), and in brackets the median "
+        "of the per-round ratios against the reference formulation compiled (>1: faster)",
         "",
-        "| what | baseline | candidate | baseline items/s | candidate items/s | speed-up | baseline peak MiB | candidate peak MiB |",
-        "|---|---|---|---|---|---|---|---|",
+        *paths_table(paths),
     ]
-    body = [
-        f"| {c.what} | {c.baseline_name} | {c.candidate_name} | {ra[0]:.1f} | {rb[0]:.1f} | {rb[0] / ra[0]:.2f}x | {ra[1]:.1f} | {rb[1]:.1f} |"
-        for c, ra, rb in rows
-    ]
-    return "\n".join(header + body)
+    for _, r in paths:
+        lines += [f"- {r.paths.what}: max abs difference from zoo eager: " + ", ".join(f"{k} {v:.1e}" for k, v in r.max_abs_diff.items())]
+        lines += [f"- {note}" for note in r.notes]
+    if op_results:
+        lines += ["", *ops_table(op_results)]
+    lines += ["", f"(bench time {time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU of this process)"]
+    return "\n".join(lines)
+
+
+def _write_between_markers(path: Path, text: str) -> None:
+    begin, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    old = path.read_text() if path.exists() else ""
+    if begin in old and end in old:
+        new = old[: old.index(begin) + len(begin)] + "\n" + text + "\n" + old[old.index(end):]
+    else:
+        new = f"{old}\n{begin}\n{text}\n{end}\n" if old else f"{begin}\n{text}\n{end}\n"
+    path.write_text(new)
+
+
+def run_all(names: list[str] | None = None, markdown: str | None = None, device: str | None = None, budget_s: float = DEFAULT_BUDGET_S,
+            onnx: bool = True, log: Callable[[str], None] = print) -> str:
+    """Every model (or ``names``) at its defaults: one paths table and one op table, written to ``markdown`` after
+    each model (between the ``<!-- bench:start -->`` / ``<!-- bench:end -->`` markers when the file has them)."""
+    import zoo
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    paths, ops, failures, timings, text = [], [], [], [], ""
+    for name in names or zoo.list_models():
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            p, o = bench_model(name, device=str(dev), budget_s=budget_s, onnx=onnx)
+        except Exception as error:  # one model's failure is reported, the others go on
+            failures.append(f"- `{name}`: failed ({type(error).__name__}: {' '.join(str(error).split())[:200]})")
+            log(failures[-1])
+            continue
+        paths += p
+        ops += o
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        log(f"{name}: {seconds:.0f} s wall, {cpu:.0f} s CPU (this process, all threads)")
+        timings.append(f"`{name}` {seconds:.0f} s wall / {cpu:.0f} s CPU")
+        notes = [f"- `{n}` {r.paths.what}: max abs difference from zoo eager: " + ", ".join(f"{k} {v:.1e}" for k, v in r.max_abs_diff.items()) for n, r in paths]
+        notes += [f"- `{n}`: {note}" for n, r in paths for note in r.notes]
+        text = "\n".join([
+            f"Device: {dev.type} ({_device_label(dev)}), torch {torch.__version__}. Each cell: median ms per call, and in brackets the "
+            "median of the per-round ratios against the reference formulation compiled (>1: faster).",
+            "", *paths_table(paths), "", *notes, *failures, "",
+            "Bench time per model (compiles, exports, warm-up and timed rounds; CPU time is this process's, all threads): " + "; ".join(timings) + ".", "",
+            "Op rows (each fused op against its eager reference, at the model's own shapes):", "", *ops_table(ops),
+        ])
+        if markdown:
+            _write_between_markers(Path(markdown), text)
+    return text
+
+
+PROFILE_GROUPS = {
+    "conv": ("conv", "mkldnn_convolution", "_convolution"),
+    "matmul / attention": ("addmm", "mm", "bmm", "matmul", "linear", "scaled_dot_product", "_flash_attention", "baddbmm"),
+    "copy_ / contiguous / cat": ("copy_", "cat", "clone", "contiguous", "_to_copy", "to"),
+    "upsample / resize": ("upsample", "interpolate", "grid_sampler", "pixel_shuffle"),
+    "norm": ("layer_norm", "native_layer_norm", "group_norm", "batch_norm", "instance_norm"),
+}
+
+
+def profile_shares(fn: Callable[[], object], calls: int = 2) -> dict[str, float]:
+    """Share of self CPU time per op group (:data:`PROFILE_GROUPS`, the rest as "other"), over ``calls`` calls after
+    one warm-up call; shares are robust to load where absolute times are not."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(calls):
+            fn()
+    totals: dict[str, float] = {}
+    for event in prof.key_averages():
+        name = event.key.removeprefix("aten::")
+        group = next((g for g, keys in PROFILE_GROUPS.items() if name in keys or any(name.startswith(k) for k in keys if len(k) > 3)), "other")
+        totals[group] = totals.get(group, 0.0) + event.self_cpu_time_total
+    whole = sum(totals.values()) or 1.0
+    return {g: totals.get(g, 0.0) / whole for g in (*PROFILE_GROUPS, "other")}

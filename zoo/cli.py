@@ -10,7 +10,8 @@
                                        ``--init_weights zoo:NAME`` fine-tunes from a shipped checkpoint)
     zoo export-weights CKPT DIR        a Lightning checkpoint -> a Hub-layout weights folder ``zoo.load`` reads
     zoo card NAME                      the model card as it stands on the Hub
-    zoo bench NAME                     eager vs torch.compile (and vs the reference formulation)
+    zoo bench NAME                     zoo's paths (eager, compiled, frozen, onnxruntime) vs the official formulation
+    zoo bench --all --markdown FILE    every model, one table (docs/benchmarks.md)
     zoo unlearn METHOD --model NAME --forget SPEC -o OUT [--evaluate]
                                        unlearn part of a zoo model's training set (``zoo unlearn --list``: methods)
     zoo export NAME -o OUT [--modality M] [--direction ab|ba] [--opset N] [--weights DIR]
@@ -115,12 +116,13 @@ def _load(args: argparse.Namespace):
     import zoo
 
     device = _device(args.device)
+    backend = getattr(args, "backend", "torch")  # zoo predict --backend
     if not args.official:
-        return zoo.load(args.name, weights=args.weights, device=device)
+        return zoo.load(args.name, weights=args.weights, device=device, backend=backend)
     if args.weights is None:
         raise ValueError("--official: expected --weights PATH (the official checkpoint file or run directory), received none")
     try:
-        return zoo.load(args.name, weights=args.weights, device=device, official=True)
+        return zoo.load(args.name, weights=args.weights, device=device, official=True, backend=backend)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, AttributeError, TypeError, LookupError) as error:
         # torch.load and the converters fail in their own ways on a file that is not a checkpoint; the first line says which.
         first = (str(error).strip().splitlines() or [""])[0]
@@ -269,21 +271,82 @@ def _output_suffixes(model_class: type) -> tuple[str, ...]:
     return tuple(getattr(model_class, "OUTPUT_SUFFIXES", VIDEO_SUFFIXES))
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    import inspect
+def _is_many(args: argparse.Namespace) -> bool:
+    """``zoo predict NAME DIR_OR_GLOB -o OUT_DIR/``: many inputs, when INPUT is a glob pattern, or a folder while -o
+    names a folder (a trailing slash, an existing folder, or no suffix). A frame folder to a video file stays one input."""
+    if args.input is None or args.query is not None:
+        return False
+    import glob
 
-    from zoo.registry import get_spec, resolve_class
+    out = args.output
+    out_is_folder = out.endswith(("/", os.sep)) or Path(out).is_dir() or not Path(out).suffix
+    if Path(args.input).is_dir():
+        return out_is_folder
+    # a pattern that matches files; text that only looks like one ("Where was she born?") goes to predict as it is
+    return not Path(args.input).exists() and any(c in args.input for c in "*?[") and (out_is_folder or bool(glob.glob(args.input)))
 
-    from zoo.data.video import VIDEO_SUFFIXES
 
-    own_suffixes = _output_suffixes(resolve_class(get_spec(args.name)))
-    output = _check_output(args.output, [args.input, args.query], IMAGE_SUFFIXES + VIDEO_SUFFIXES + own_suffixes + DATA_SUFFIXES)
-    if output.suffix.lower() in VIDEO_SUFFIXES and output.suffix.lower() not in own_suffixes:
-        raise ValueError(f"-o: expected an image, .json, .npz or .npy output for {args.name}, received {args.output!r} (a video)")
+def _many_inputs(pattern: str) -> list[Path]:
+    """The files a glob pattern or a folder names, sorted; hidden files left out."""
+    import glob
+
+    source = Path(pattern)
+    paths = sorted(source.iterdir()) if source.is_dir() else sorted(Path(p) for p in glob.glob(pattern))
+    files = [p for p in paths if p.is_file() and not p.name.startswith(".")]
+    if not files:
+        raise ValueError(f"INPUT: expected a folder or glob pattern that names files, received {pattern!r} (no file matches)")
+    return files
+
+
+def _looks_like_image(result) -> bool:
+    import numpy as np
+
+    if hasattr(result, "getbands"):
+        return True
+    array = result.detach().cpu().numpy() if hasattr(result, "detach") else result
+    return isinstance(array, np.ndarray) and (array.ndim == 2 or (array.ndim == 3 and 3 in (array.shape[0], array.shape[-1])))
+
+
+def _predict_many(args: argparse.Namespace, own_suffixes: tuple[str, ...]) -> int:
+    """Run the model over every file of a folder or glob, one output per input in ``-o OUT_DIR`` (``<stem><suffix>``),
+    with a progress bar on a terminal (none with --quiet or when stderr is not a terminal)."""
+    from tqdm.auto import tqdm
+
+    files = _many_inputs(args.input)
+    out_dir = Path(args.output)
+    if out_dir.is_file():
+        raise ValueError(f"-o: expected a folder for the outputs of {len(files)} inputs, received {args.output!r} (a file)")
+    suffix = args.suffix.lower() if args.suffix else None
+    if suffix is not None and suffix not in IMAGE_SUFFIXES + own_suffixes + DATA_SUFFIXES:
+        raise ValueError(f"--suffix: expected one of {', '.join(IMAGE_SUFFIXES + own_suffixes + DATA_SUFFIXES)}, received {args.suffix!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model, options = _load(args), _predict_options(args)
+    _check_predict_options(args, model, options, has_input=True)
+    for path in tqdm(files, desc=f"{args.name}", unit="file", disable=args.quiet or not sys.stderr.isatty()):
+        try:
+            if suffix in own_suffixes:
+                model.predict_to_file(str(path), out_dir / f"{path.stem}{suffix}", **options)
+                continue
+            result = model.predict(_read_input(str(path), None), **options)
+            chosen = suffix or (".png" if _looks_like_image(result) else ".json")
+            _write_output(result, out_dir / f"{path.stem}{chosen}")
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+    if not args.quiet:
+        print(f"wrote {len(files)} outputs to {out_dir}")
+    return 0
+
+
+def _predict_options(args: argparse.Namespace) -> dict[str, str]:
     options = {key: value for key, value in (("modality", args.modality), ("direction", args.direction)) if value is not None}
     options.update(getattr(args, "model_options", {}))
-    x = _read_input(args.input, args.query) if args.input is not None else None
-    model = _load(args)
+    return options
+
+
+def _check_predict_options(args: argparse.Namespace, model, options: dict[str, str], has_input: bool) -> None:
+    """Refuse the options ``model.predict`` does not take, and name the ones it needs that are missing."""
+    import inspect
+
     accepted = inspect.signature(model.predict).parameters
     for key in options:
         if key not in accepted and key in ("modality", "direction"):
@@ -293,16 +356,33 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             takes = ", ".join("--" + k.replace("_", "-") for k in list(accepted)[1:] if accepted[k].kind is not inspect.Parameter.VAR_KEYWORD)
             raise ValueError(f"{flag}: expected one of the options {args.name}'s predict takes ({takes or 'none'}), received {flag}")
     required = [k for k, p in accepted.items() if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    missing = [k for k in required[1 if x is not None else 0 :] if k not in options]
+    missing = [k for k in required[1 if has_input else 0 :] if k not in options]
     if missing:
-        what = "INPUT" if x is None and missing[0] == required[0] and len(required) == 1 else ", ".join("--" + k.replace("_", "-") for k in missing)
+        what = "INPUT" if not has_input and missing[0] == required[0] and len(required) == 1 else ", ".join("--" + k.replace("_", "-") for k in missing)
         raise ValueError(f"expected {what} for {args.name}, received none")
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from zoo.data.video import VIDEO_SUFFIXES
+    from zoo.registry import get_spec, resolve_class
+
+    own_suffixes = _output_suffixes(resolve_class(get_spec(args.name)))
+    if _is_many(args):
+        return _predict_many(args, own_suffixes)
+    output = _check_output(args.output, [args.input, args.query], IMAGE_SUFFIXES + VIDEO_SUFFIXES + own_suffixes + DATA_SUFFIXES)
+    if output.suffix.lower() in VIDEO_SUFFIXES and output.suffix.lower() not in own_suffixes:
+        raise ValueError(f"-o: expected an image, .json, .npz or .npy output for {args.name}, received {args.output!r} (a video)")
+    options = _predict_options(args)
+    x = _read_input(args.input, args.query) if args.input is not None else None
+    model = _load(args)
+    _check_predict_options(args, model, options, has_input=x is not None)
     inputs = () if x is None else (x,)
     if output.suffix.lower() in own_suffixes:  # models that write their own formats (videos stream frame by frame)
         model.predict_to_file(*inputs, output, **options)
     else:
         _write_output(model.predict(*inputs, **options), output)
-    print(f"wrote {output}")
+    if not args.quiet:
+        print(f"wrote {output}")
     return 0
 
 
@@ -341,8 +421,14 @@ def _cmd_card(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from zoo.bench import run_bench
+    from zoo.bench import run_all, run_bench
 
+    if args.all:
+        print(run_all(None, args.markdown, log=lambda line: print(line, file=sys.stderr, flush=True)))
+        return 0
+    if args.name is None or args.markdown:
+        raise ValueError("zoo bench: expected a model name, or --all (with --markdown FILE to write the table), received "
+                         + ("--markdown without --all" if args.markdown else "neither"))
     print(run_bench(args.name, batch_size=args.batch_size, size=args.size, repeats=args.repeats))
     return 0
 
@@ -479,8 +565,13 @@ Models with named inputs or targets take them as options: any --KEY VALUE that z
 passed to the model's predict as KEY="VALUE" (dashes become underscores), and refused if predict has no such
 parameter. Models that write their own formats (videos, meshes) choose them from OUT's suffix.
 
+Many inputs: INPUT a folder or a quoted glob pattern and -o a folder (OUT_DIR/) write one output per input,
+OUT_DIR/<stem><suffix>, with a progress bar on a terminal (--quiet: none).
+
 examples:
   zoo predict allcnn_mnist_classifier digit.png -o label.json
+  zoo predict lightweight_isp_efficient raws/ -o rgbs/                 # every file of raws/ -> rgbs/<stem>.png
+  zoo predict allcnn_mnist_classifier "digits/*.png" -o labels/ --quiet
   zoo predict lightweight_isp_efficient raw.png -o rgb.png
   zoo predict rawformer a.png -o b.png --direction ab
   zoo predict tecogan clip.mp4 -o clip_x4.mp4
@@ -545,6 +636,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="local weights directory (default: shipped, then Hub); with --official, the official checkpoint")
     p.add_argument("--official", action="store_true", help="read --weights as the authors' checkpoint file (convert.py)")
     p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N or mps")
+    p.add_argument("--suffix", default=None, help="with many inputs: the outputs' suffix (default: .png for images, else .json)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line")
+    p.add_argument(
+        "--backend", default="torch", choices=("torch", "onnxruntime"),
+        help="onnxruntime: run the network's cached ONNX export (CPU; the export extra); docs/benchmarks.md says where it is faster",
+    )
     p.set_defaults(func=_cmd_predict)
     global _PREDICT_PARSER
     _PREDICT_PARSER = p
@@ -563,11 +660,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=_cmd_card)
 
-    p = sub.add_parser("bench", help="eager vs torch.compile benchmark, markdown table")
-    p.add_argument("name")
-    p.add_argument("--batch-size", type=_positive_int, default=4)
-    p.add_argument("--size", type=_positive_int, default=256, help="output side in pixels")
-    p.add_argument("--repeats", type=_positive_int, default=10)
+    p = sub.add_parser("bench", help="zoo's inference paths vs the official formulation (eager, compiled, frozen, onnxruntime), markdown")
+    p.add_argument("name", nargs="?", default=None)
+    p.add_argument("--all", action="store_true", help="every registered model, one table")
+    p.add_argument("--markdown", default=None, help="with --all: write the table into this file (docs/benchmarks.md)")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="default: the model's own (sized for 3 minutes on 2 cores)")
+    p.add_argument("--size", type=_positive_int, default=None, help="output side in pixels (default: the model's own)")
+    p.add_argument("--repeats", type=_positive_int, default=10, help="the most timed rounds per row")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("unlearn", help="unlearn part of a model's training set; --evaluate compares with retraining")
@@ -619,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the flush at exit cannot fail
             return 1
         return code
-    except (KeyError, ValueError, OSError) as error:
+    except (KeyError, ValueError, OSError, ModuleNotFoundError) as error:  # an optional extra missing is one line too
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"zoo {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -303,6 +303,7 @@ def load(
     official: bool = False,
     revision: str | None = None,
     local_files_only: bool = False,
+    backend: str = "torch",
     **overrides: Any,
 ):
     """The pretrained model ``name`` in eval mode.
@@ -320,6 +321,9 @@ def load(
         local_files_only: use the shipped copy or the Hugging Face cache only, never the network.
         overrides: config fields set explicitly (with ``official=True``: settings no tensor reveals, such as
             Rawformer's ``vit_heads``; they take precedence over what was inferred).
+        backend: ``"torch"``, or ``"onnxruntime"``: eval-mode ``forward`` and ``predict`` run by onnxruntime on the
+            model's ONNX export (made once, cached; CPU; the ``export`` extra; see ``zoo.ops.runtime`` and
+            docs/benchmarks.md for where it is faster).
 
     Returns:
         The model (the spec's ZooModule), in eval mode.
@@ -331,6 +335,9 @@ def load(
         ValueError: the official file does not match the architecture, naming what differs.
     """
     spec = get_spec(name)
+    from zoo.ops.runtime import check_backend
+
+    check_backend(backend)
     if official:
         if weights is None:
             raise ValueError("official=True: expected weights=<path to the official checkpoint file or run directory>, received None")
@@ -348,6 +355,10 @@ def load(
     model.eval()
     if device is not None:
         model.to(device)
+    if backend == "onnxruntime":
+        from zoo.ops.runtime import use_onnxruntime
+
+        use_onnxruntime(model, name)
     return model
 
 

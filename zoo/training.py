@@ -248,6 +248,19 @@ class ZooCLI(LightningCLI):
             self.model.load_net_state(pretrained_net_state(source))
 
 
+def _require_loggers(args: list[str]) -> None:
+    """Fail early, naming the extra, when a recipe (``--config FILE``) or an override asks for the wandb logger and
+    wandb is not installed (LightningCLI would otherwise report an unresolvable class path)."""
+    from zoo.core.optional import require
+
+    texts = [a for a in args if "WandbLogger" in a]
+    for flag, value in zip(args, args[1:]):
+        if flag == "--config" and Path(value).is_file():
+            texts.append(Path(value).read_text())
+    if any("WandbLogger" in text for text in texts):
+        require("wandb", "train")
+
+
 def run_cli(args: list[str], run: bool = True, prog: str | None = None) -> LightningCLI:
     """Run LightningCLI with ``args`` (e.g. ``["fit", "--config", "recipe.yaml"]``) and return it.
 
@@ -264,6 +277,7 @@ def run_cli(args: list[str], run: bool = True, prog: str | None = None) -> Light
         The LightningCLI.
     """
     os.environ.setdefault("WANDB_MODE", "offline")
+    _require_loggers(args)
     return ZooCLI(
         L.LightningModule,
         L.LightningDataModule,

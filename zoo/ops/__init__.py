@@ -1,7 +1,9 @@
 """Fused ops: each op has an eager reference and a torch.compile'd twin (``<op>_fused``).
 
-The tests check that the two agree in values and gradients; ``tools/bench.py`` reports their speed ratio.
-Compilation happens on first call, never at import.
+A twin compiles on its first call (never at import) and then keeps itself only on the shapes where it beats the
+eager op (:func:`zoo.ops.compile.lazy_compile`); inside an enclosing ``torch.compile`` it is the eager op, which that
+graph fuses with its neighbours. The tests check that the two agree in values and gradients; ``zoo bench`` reports
+their speed ratio at each model's own shapes (docs/benchmarks.md).
 """
 
 from zoo.ops.attention import (
@@ -9,7 +11,7 @@ from zoo.ops.attention import (
     condensed_query_attention_fused,
     condensed_query_attention_reference,
 )
-from zoo.ops.compile import compile_for_inference, lazy_compile
+from zoo.ops.compile import compile_for_inference, faster_of, frozen, inference_path, lazy_compile
 from zoo.ops.color import white_balance_normalize_gamma, white_balance_normalize_gamma_fused
 from zoo.ops.em import gaussian_e_step, gaussian_e_step_fused
 from zoo.ops.modulation import demodulate, demodulate_fused
@@ -25,6 +27,9 @@ from zoo.ops.warp import (
 
 __all__ = [
     "compile_for_inference",
+    "faster_of",
+    "frozen",
+    "inference_path",
     "lazy_compile",
     "white_balance_normalize_gamma",
     "white_balance_normalize_gamma_fused",

@@ -1,27 +1,98 @@
-"""torch.compile helpers: lazy compilation (importing zoo never compiles) and compilation for inference."""
+"""torch.compile helpers: compiled twins that must earn their place, and compilation for inference.
+
+A compiled op or network is not always faster than eager on CPU: Inductor decomposes ``grid_sample`` into gathers,
+re-lays out tiny convolutions, and a call on a few small tensors is dominated by the compiled graph's guards and
+launch. So :func:`lazy_compile` and :func:`faster_of` time both candidates on the caller's own shapes, alternating
+calls, and keep the compiled one only where the median per-round ratio says it wins.
+"""
 
 from __future__ import annotations
 
 import functools
-from typing import Callable
+import statistics
+import time
+from typing import Any, Callable
 
 import torch
 
+MARGIN = 1.05
+"""The compiled candidate is kept only when it is at least this much faster than eager (median per-round ratio)."""
+
+ROUNDS = 5
+"""Alternating timed rounds (after one warm-up call each) behind each choice."""
+
+
+def _signature(args: tuple, kwargs: dict) -> tuple:
+    """What a choice depends on: the tensors' shapes, dtypes, devices and gradient flags, and the grad mode."""
+
+    def key(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return ("T", tuple(value.shape), value.dtype, value.device.type, value.requires_grad)
+        if isinstance(value, (tuple, list)):
+            return tuple(key(v) for v in value)
+        return type(value).__name__
+
+    return (key(args), tuple((k, key(v)) for k, v in sorted(kwargs.items())), torch.is_grad_enabled())
+
+
+def per_round_ratio(baseline: Callable[[], Any], candidate: Callable[[], Any], rounds: int = ROUNDS) -> float:
+    """Median over ``rounds`` alternating rounds of ``time(baseline) / time(candidate)`` (>1: the candidate is faster).
+
+    Both are called once first (warm-up, compilation); CUDA work is synchronised around each call.
+    """
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    baseline(), candidate()
+    ratios = []
+    for _ in range(rounds):
+        seconds = []
+        for fn in (baseline, candidate):
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            seconds.append(time.perf_counter() - start)
+        ratios.append(seconds[0] / max(seconds[1], 1e-12))
+    return statistics.median(ratios)
+
+
+def faster_of(eager: Callable, compiled: Callable, args: tuple, kwargs: dict | None = None, margin: float = MARGIN) -> tuple[Callable, str, float]:
+    """Time ``eager`` and ``compiled`` on ``args`` and return the one to keep.
+
+    Returns:
+        ``(callable, "compiled" or "eager", per-round ratio eager / compiled)``.
+    """
+    kwargs = kwargs or {}
+    ratio = per_round_ratio(lambda: eager(*args, **kwargs), lambda: compiled(*args, **kwargs))
+    return (compiled, "compiled", ratio) if ratio >= margin else (eager, "eager", ratio)
+
 
 def lazy_compile(fn: Callable, **compile_kwargs) -> Callable:
-    """Return a wrapper that compiles ``fn`` with ``torch.compile(**compile_kwargs)`` on its first call.
+    """Return ``fn``'s compiled twin: compiled with ``torch.compile(**compile_kwargs)`` on its first call (importing
+    zoo never compiles), then timed against ``fn`` on that call's shapes, and used only where it wins.
 
+    Per input signature (shapes, dtypes, devices, gradient flags) the wrapper keeps the faster of the two;
+    ``wrapper.choices`` records ``{signature: ("compiled" | "eager", per-round ratio eager / compiled)}``. Inside an
+    enclosing ``torch.compile`` the wrapper is ``fn`` itself (the enclosing graph fuses it with its neighbours).
     Inductor emits C++ on CPU and Triton on CUDA; the wrapper itself is device-agnostic.
     """
     compiled: list[Callable] = []
+    chosen: dict[tuple, Callable] = {}
+    choices: dict[tuple, tuple[str, float]] = {}
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        if not compiled:
-            compiled.append(torch.compile(fn, **compile_kwargs))
-        return compiled[0](*args, **kwargs)
+        if torch.compiler.is_compiling():
+            return fn(*args, **kwargs)
+        key = _signature(args, kwargs)
+        if key not in chosen:
+            if not compiled:
+                compiled.append(torch.compile(fn, **compile_kwargs))
+            chosen[key], name, ratio = faster_of(fn, compiled[0], args, kwargs)
+            choices[key] = (name, ratio)
+        return chosen[key](*args, **kwargs)
 
     wrapper.eager = fn  # type: ignore[attr-defined]
+    wrapper.choices = choices  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -34,3 +105,34 @@ def compile_for_inference(fn: Callable, **compile_kwargs) -> Callable:
     """
     options = {"freezing": True, **compile_kwargs.pop("options", {})}
     return torch.compile(fn, options=options, **compile_kwargs)
+
+
+def _channels_last(x: Any) -> Any:
+    return x.contiguous(memory_format=torch.channels_last) if isinstance(x, torch.Tensor) and x.dim() == 4 else x
+
+
+def frozen(net: torch.nn.Module, channels_last: bool = False, **compile_kwargs) -> Callable:
+    """``net`` under :func:`compile_for_inference`; with ``channels_last``, a copy of it whose weights are stored
+    channels-last, called on 4-D inputs converted to channels-last (the conversion is part of each call)."""
+    if not channels_last:
+        return compile_for_inference(net, **compile_kwargs)
+    import copy
+
+    compiled = compile_for_inference(copy.deepcopy(net).to(memory_format=torch.channels_last), **compile_kwargs)
+    return lambda *xs: compiled(*(_channels_last(x) for x in xs))
+
+
+def inference_path(net: torch.nn.Module, example_args: tuple, channels_last: bool = False, **compile_kwargs) -> tuple[Callable, str, float]:
+    """The faster of ``net`` eager and :func:`frozen` ``net``, timed on ``example_args`` (compiles once).
+
+    Args:
+        net: an inference network (eval mode; weights final).
+        example_args: inputs of the shapes it will serve.
+        channels_last: see :func:`frozen` (conv nets).
+
+    Returns:
+        ``(callable, "frozen" or "eager", per-round ratio eager / frozen)``; the callable takes the same inputs.
+    """
+    with torch.no_grad():
+        fn, name, ratio = faster_of(net, frozen(net, channels_last, **compile_kwargs), example_args)
+    return fn, "frozen" if name == "compiled" else "eager", ratio

@@ -159,30 +159,10 @@ class MetaTransformer(ZooModule):
                 out[name] = rand(batch_size, tok.bands, tok.patch_size, tok.patch_size)
         return out
 
-    def bench_cases(self, batch_size: int, size: int) -> list:
-        """Image tokens through tokenizer + encoder + head: ours eager vs torch.compile, and timm's own ViT of the same
-        size (its attention also runs fused SDPA) vs ours eager; throughput in tokens per second."""
-        import timm
-
-        from zoo.bench import BenchCase
-
-        image = next((m for m in self.modalities if MODALITY_TOKENIZERS[m][0] == "patch"), None)
-        if image is None:
-            return []
-        tok = self.net.tokenizers[image]
-        x = torch.rand(batch_size, tok.in_channels, size - size % tok.patch_size, size - size % tok.patch_size, device=self.device)
-        tokens = batch_size * (1 + (x.shape[-1] // tok.patch_size) ** 2)
-        cfg = self.config
-        vit = timm.models.vision_transformer.VisionTransformer(
-            img_size=x.shape[-1], patch_size=tok.patch_size, in_chans=tok.in_channels, num_classes=self.net.heads[image].fc.out_features,
-            embed_dim=cfg.dim, depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, qkv_bias=True,
-        ).eval().to(self.device)
-        compiled = torch.compile(self.net)
-        ours = lambda: self.net(x, image)
-        return [
-            BenchCase(f"{image} tokens, encoder {cfg.dim}x{cfg.depth}", "ours eager", "ours torch.compile", ours, lambda: compiled(x, image), items=tokens),
-            BenchCase(f"{image} tokens, encoder {cfg.dim}x{cfg.depth}", "timm ViT eager", "ours eager", lambda: vit(x), ours, items=tokens),
-        ]
+    def bench_cases(self, batch_size: int | None, size: int | None) -> list:
+        """No op rows: the encoder (timm blocks, as the official file) is the paths row of ``zoo bench``
+        (``reference.py``)."""
+        return []
 
     def example_calls(self, batch_size: int = 1) -> list[tuple[tuple, dict]]:
         return [((x,), {"modality": m}) for m, x in self.example_inputs(batch_size).items()]

@@ -270,45 +270,41 @@ class Rawformer(AdversarialModule):
             return y[0].permute(1, 2, 0).numpy()
         return y if context["batched"] else y[0]
 
-    def bench_cases(self, batch_size: int, size: int) -> list:
-        """A -> B generator at ``size`` px: the plain formulation vs zoo's eager and compiled; and each fused op."""
+    def bench_cases(self, batch_size: int | None, size: int | None) -> list:
+        """Op rows of ``zoo bench`` (the generator is the paths row, ``reference.py``), at the level-0 shapes of the
+        generator on ``batch_size`` (default 1) images of ``size`` px (default 256): condensed-query attention
+        (explicit matrices vs two SDPA calls, and SDPA eager vs its compiled twin), demodulation and the ReZero
+        residual + LayerNorm (eager vs compiled twins)."""
         from zoo.bench import BenchCase
-        from zoo.models.rawformer.reference import plain_forward
-        from zoo.ops import attention, compile_for_inference, modulation, norm
+        from zoo.ops import attention, modulation, norm
 
-        gen_net = self.inference_net.ab
-        if not isinstance(gen_net, RawformerGenerator):
-            return super().bench_cases(batch_size, size)
-        side = max(self.multiple, size // self.multiple * self.multiple)
-        x = torch.rand(batch_size, self.config.channels, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
-        if not torch.allclose(plain_forward(gen_net, x), gen_net(x), atol=1e-5):
-            raise RuntimeError("bench: the plain and the zoo formulation disagree")
-        compiled = compile_for_inference(gen_net)
-        plain = "plain formulation (attention matrices, explicit demodulation, sequence-first MHA), eager"
+        if not isinstance(self.inference_net.ab, RawformerGenerator):
+            return []
+        n = batch_size or 1
+        side = max(self.multiple, (size or 256) // self.multiple * self.multiple)
         gen = torch.Generator().manual_seed(1)
         c = self.config.unet_features[0]
-        q, k, v = (torch.randn(batch_size, c, side, side, generator=gen).to(self.device) for _ in range(3))
-        r = torch.randn(batch_size, c, side // 2, side // 2, generator=gen).to(self.device)
-        style, weight = torch.randn(batch_size, c, generator=gen).to(self.device), torch.randn(c, c, 1, 1, generator=gen).to(self.device)
+        q, k, v = (torch.randn(n, c, side, side, generator=gen).to(self.device) for _ in range(3))
+        r = torch.randn(n, c, side // 2, side // 2, generator=gen).to(self.device)
+        style, weight = torch.randn(n, c, generator=gen).to(self.device), torch.randn(c, c, 1, 1, generator=gen).to(self.device)
         d = self.config.vit_dim
-        tokens, update = (torch.randn(batch_size, (side // 16) ** 2, d, generator=gen).to(self.device) for _ in range(2))
+        tokens, update = (torch.randn(n, (side // 16) ** 2, d, generator=gen).to(self.device) for _ in range(2))
         ln_w, ln_b, alpha = torch.ones(d, device=self.device), torch.zeros(d, device=self.device), torch.full((1,), 0.5, device=self.device)
+        what = f"level 0, {n}x{c}x{side}x{side}"
         return [
-            BenchCase("generator A->B", plain, "zoo, torch.compile (freezing)", lambda: plain_forward(gen_net, x), lambda: compiled(x)),
-            BenchCase("generator A->B", plain, "zoo, eager", lambda: plain_forward(gen_net, x), lambda: gen_net(x)),
-            BenchCase("generator A->B", "zoo, eager", "zoo, torch.compile (freezing)", lambda: gen_net(x), lambda: compiled(x)),
             BenchCase(
-                f"condensed-query attention (op, level 0, {side} px)", "explicit matrices, eager", "two SDPA calls, compiled",
-                lambda: attention.condensed_query_attention_reference(q, k, v, r, 4, 0.2),
-                lambda: attention.condensed_query_attention_fused(q, k, v, r, 4, 0.2),
+                f"condensed-query attention (op, {what})", "explicit matrices (official)", "two SDPA calls (zoo, eager)",
+                lambda: attention.condensed_query_attention_reference(q, k, v, r, 4, 0.2), lambda: attention.condensed_query_attention(q, k, v, r, 4, 0.2), items=n,
             ),
             BenchCase(
-                "demodulation (op)", "eager", "fused", lambda: modulation.demodulate(q, style, weight), lambda: modulation.demodulate_fused(q, style, weight),
+                f"condensed-query attention (op, {what})", "two SDPA calls, eager", "compiled twin",
+                lambda: attention.condensed_query_attention(q, k, v, r, 4, 0.2), lambda: attention.condensed_query_attention_fused(q, k, v, r, 4, 0.2), items=n,
             ),
+            BenchCase(f"demodulation (op, {what})", "eager", "compiled twin", lambda: modulation.demodulate(q, style, weight), lambda: modulation.demodulate_fused(q, style, weight), items=n),
             BenchCase(
-                "rezero residual + LayerNorm (op)", "eager", "fused",
+                f"ReZero residual + LayerNorm (op, {n}x{(side // 16) ** 2}x{d} tokens)", "eager", "compiled twin",
                 lambda: norm.rezero_residual_layer_norm(tokens, update, alpha, ln_w, ln_b),
-                lambda: norm.rezero_residual_layer_norm_fused(tokens, update, alpha, ln_w, ln_b),
+                lambda: norm.rezero_residual_layer_norm_fused(tokens, update, alpha, ln_w, ln_b), items=n,
             ),
         ]
 

@@ -70,3 +70,26 @@ def plain_forward(gen: RawformerGenerator, x: torch.Tensor) -> torch.Tensor:
         y = _rawformer_block(level.block, torch.cat([up, skips[i]], dim=1), mod)
     y = gen.head(y)
     return torch.sigmoid(y) if gen.output_act == "sigmoid" else y
+
+
+class PlainGenerator(torch.nn.Module):
+    """:func:`plain_forward` as a module over ``gen``'s weights (what torch.compile and the bench take)."""
+
+    def __init__(self, gen: RawformerGenerator) -> None:
+        super().__init__()
+        self.gen = gen
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return plain_forward(self.gen, x)
+
+
+def bench_paths(model, batch_size: int | None = None, size: int | None = None) -> list:
+    """``zoo bench`` row: the A -> B generator on ``batch`` (default 1) images of ``size`` px (default 256, rounded
+    to the generator's multiple), the plain formulation as the reference."""
+    from zoo.bench import BenchPaths
+
+    gen = model.inference_net.ab
+    batch_size = batch_size or 1
+    side = max(model.multiple, (size or 256) // model.multiple * model.multiple)
+    x = torch.rand(batch_size, model.config.channels, side, side, generator=torch.Generator().manual_seed(0)).to(model.device)
+    return [BenchPaths(f"generator A->B {batch_size}x{model.config.channels}x{side}x{side}", gen, (x,), PlainGenerator(gen).eval(), items=batch_size, channels_last=True)]

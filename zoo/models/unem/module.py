@@ -7,7 +7,6 @@ lr 0.1, full batch of tasks), as the official code does.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from typing import Any
 
@@ -177,34 +176,34 @@ class UNEM(ZooModule):
         out = {"labels": y.argmax(-1).cpu(), "probabilities": y.float().cpu()}
         return out if context["batched"] else {k: v[0] for k, v in out.items()}
 
-    def bench_cases(self, batch_size: int, size: int) -> list:
-        """Realistic tasks (20 classes x 5 shots, 75 queries, ``size``-d features): forward eager vs compiled,
-        and the Gaussian E-step op eager vs fused."""
+    def inference_path(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor):
+        """The faster of the network eager and compiled with freezing, timed on tasks of these shapes
+        (:func:`zoo.ops.compile.inference_path`): at one task or a few, the compiled graph's fixed cost can exceed
+        what it saves, and then the eager network is returned.
+
+        Returns:
+            ``(callable taking (support, support_labels, query), "frozen" or "eager", per-round ratio eager / frozen)``.
+        """
+        from zoo.ops.compile import inference_path
+
+        return inference_path(self.inference_net, (support, support_labels, query))
+
+    def bench_cases(self, batch_size: int | None, size: int | None) -> list:
+        """Op rows of ``zoo bench`` (the paths rows are in ``reference.py``): the Gaussian E-step, eager vs its
+        compiled twin, at the shapes of 20-way tasks with 75 queries and ``size``-d features (default 640), one task
+        (default: what ``predict`` serves) or ``batch_size``."""
         from zoo.bench import BenchCase
-        from zoo.data.few_shot import FewShotEpisodes, gaussian_mixture_features
         from zoo.ops.em import gaussian_e_step, gaussian_e_step_fused
 
-        k = 20 if self.config.variant == "gaussian" else self.config.num_classes
-        dim = size if self.config.variant == "gaussian" else k
-        features, labels = gaussian_mixture_features(k, 100, dim)
-        if self.config.variant == "dirichlet":
-            features = torch.softmax(features, -1)
-        tasks = next(iter(torch.utils.data.DataLoader(FewShotEpisodes(features, labels, length=batch_size), batch_size)))
-        x = tuple(tasks[key].to(self.device) for key in ("support", "support_labels", "query"))
-        if self.config.variant == "dirichlet":
-            # torch.compile would unroll up to 10 x 1000 inner fit steps; compare the precisions instead.
-            net64 = copy.deepcopy(self.inference_net).double()
-            x64 = (x[0].double(), x[1], x[2].double())
-            return [BenchCase("UNEM-Dirichlet forward (tasks)", "eager float64", "eager float32", lambda: net64(*x64), lambda: self.inference_net(*x))]
-        compiled = torch.compile(self.inference_net)
-        cases = [BenchCase("UNEM forward (tasks)", "eager", "torch.compile", lambda: self.inference_net(*x), lambda: compiled(*x))]
-        if self.config.variant == "gaussian":
-            z, w = x[2], torch.randn(batch_size, k, dim, device=self.device)
-            v, lam, temp = torch.randn(batch_size, k, device=self.device), torch.tensor(0.5), torch.tensor(1.5)
-            cases.append(
-                BenchCase("Gaussian E-step (op)", "eager", "fused", lambda: gaussian_e_step(z, w, v, lam, temp), lambda: gaussian_e_step_fused(z, w, v, lam, temp))
-            )
-        return cases
+        if self.config.variant != "gaussian":
+            return []
+        n, k, dim = batch_size or 1, 20, size or 640
+        g = torch.Generator().manual_seed(0)
+        z, w = torch.randn(n, 75, dim, generator=g).to(self.device), torch.randn(n, k, dim, generator=g).to(self.device)
+        v, lam, temp = torch.randn(n, k, generator=g).to(self.device), torch.tensor(0.5), torch.tensor(1.5)
+        return [
+            BenchCase(f"Gaussian E-step (op), {n} task(s) x 75 x {k}, d={dim}", "eager", "compiled twin", lambda: gaussian_e_step(z, w, v, lam, temp), lambda: gaussian_e_step_fused(z, w, v, lam, temp), items=n)
+        ]
 
     # ---------------------------------------------------------------- training
     def task_loss(self, probabilities: torch.Tensor, query_labels: torch.Tensor) -> torch.Tensor:
