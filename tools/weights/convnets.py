@@ -6,13 +6,16 @@
    label-range forgetting, ages <= 30); for the classifier, 10% random and one whole class (Unlearn-Sparse / SalUn).
    The validation samples of ``make_split`` are exactly the recipe's, so forget and retain together are the
    original training set.
-3. Run every method of ``zoo.unlearning`` from the original weights and compare each with the model retrained on the
-   retain set with the recipe's optimiser and epochs (``compare_methods``).
+3. Choose SSD's / LFSSD's alpha on the validation samples (``tune_alpha``), run every method of ``zoo.unlearning``
+   from the original weights (and those alphas) and compare each with the model retrained on the retain set with the
+   recipe's optimiser and epochs (``compare_methods``; for the classifier with the representation columns, the
+   l1-sparse gamma sweep on class 0, and FT / RL on their worst-case forget sets of the random set's size).
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +37,64 @@ from zoo.models.convnets.specs import (  # noqa: E402
     GAUSSIAN_LABEL,
     REGRESSION_FORGET,
     REGRESSION_METHODS,
-    SSD_LABEL,
+    L1_SWEEP,
+    L1_SWEEP_FORGET,
+    LFSSD_TUNED_LABEL,
+    LOOP_DIGITS,
+    SSD_ROWS,
+    SSD_TUNED_LABEL,
+    WORST_CASE_FORGET,
+    WORST_CASE_METHODS,
     UnlearningRecord,
 )
 from zoo.records import EvalDataset  # noqa: E402
-from zoo.unlearning import UnlearningData, compare_methods, make_split  # noqa: E402
-from zoo.unlearning.api import build_method  # noqa: E402
+from zoo.unlearning import compare_methods, evaluate as evaluate_unlearning, make_split, run_method  # noqa: E402
 from zoo.unlearning.evaluate import outputs_and_targets  # noqa: E402
+from zoo.unlearning.worst_case import select_worst_case  # noqa: E402
+from zoo.unlearning.methods.ssd import tune_alpha  # noqa: E402
 
 QUIET = {"progress": False}
 HISTOGRAM_ROWS = ("original", "retrain", FINETUNE_LABEL, GAUSSIAN_LABEL, BLINDSPOT_LABEL)
 
 
+TRAINING_LOOPS = ("finetune", "gradient_ascent", "random_labels", "l1_sparse", "blindspot", "gaussian_finetune", "prune_first", "iau")
+
+
 def _quiet(methods: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {name: {**spec, **(QUIET if spec["method"] not in ("ssd", "lfssd", "fisher") else {})} for name, spec in methods.items()}
+    return {name: {**spec, **(QUIET if spec["method"] in TRAINING_LOOPS else {})} for name, spec in methods.items()}
+
+
+def _tuned_ssd(net, dataset, split, task: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[float, float]]]:
+    """SSD and LFSSD rows at the alpha chosen on the validation samples (``tune_alpha``), and every alpha's score."""
+    rows, scores = {}, {}
+    for label, label_free in ((SSD_TUNED_LABEL, False), (LFSSD_TUNED_LABEL, True)):
+        alpha, scores[label] = tune_alpha(net, dataset, split, task, label_free=label_free)
+        rows[label] = {"method": "lfssd" if label_free else "ssd", "alpha": alpha}
+    return rows, scores
+
+
+def _worst_case_rows(net, dataset, split, methods: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each of ``WORST_CASE_METHODS`` on the worst-case forget set selected for it (same size as ``split``'s), and the
+    original model on that set; no retrain reference (forget-set metrics only)."""
+    rows = {}
+    for short, label in WORST_CASE_METHODS.items():
+        spec = {**methods[label], **QUIET}
+        name = spec.pop("method")
+        start = time.perf_counter()
+        chosen, _ = select_worst_case(net, dataset, split.train, len(split.forget), inner=name, seed=split.seed)
+        selection = time.perf_counter() - start
+        worst = dataclasses.replace(split, forget=chosen, retain=np.setdiff1d(split.train, chosen), forget_spec=f"worst-case {short}:{len(chosen)}")
+        unlearned, seconds = run_method(net, name, dataset, worst, "classification", **spec)
+        rows[f"{short} on its worst-case set"] = {**evaluate_unlearning(unlearned, dataset, worst, "classification"), "seconds": selection + seconds}
+        rows[f"original on {short}'s worst-case set"] = evaluate_unlearning(net, dataset, worst, "classification")
+    return rows
+
+
+def _changed_percent(original: torch.nn.Module, unlearned: torch.nn.Module) -> float:
+    """Share (%) of the parameters whose value the method changed (SSD: the dampened weights)."""
+    pairs = list(zip(original.parameters(), unlearned.parameters()))
+    changed = sum(int((a != b).sum()) for a, b in pairs)
+    return 100.0 * changed / sum(a.numel() for a, _ in pairs)
 
 
 def _forget_histogram(models: dict[str, torch.nn.Module], dataset, split, path: Path) -> None:
@@ -98,17 +145,25 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     recipe_val = np.sort(np.random.default_rng(data_args["seed"]).permutation(train)[: int(round(data_args["val_fraction"] * len(train)))])
     forgets, methods = ((REGRESSION_FORGET,), REGRESSION_METHODS) if task == "regression" else (CLASSIFICATION_FORGETS, CLASSIFICATION_METHODS)
 
-    results, sizes = {}, {}
+    results, sizes, ssd_alpha_scores, worst_case = {}, {}, {}, {}
     for forget in forgets:
         split = make_split(targets, train, test, forget, val_fraction=data_args["val_fraction"], seed=data_args["seed"])
         assert np.array_equal(split.val, recipe_val), "the split's validation set must be the recipe's"
-        rows, models = compare_methods(model.net, dataset, split, task, _quiet(methods), retrain)
+        tuned, alpha_scores = _tuned_ssd(model.net, dataset, split, task)
+        rows_spec = {**methods, **(L1_SWEEP if forget == L1_SWEEP_FORGET and task == "classification" else {}), **tuned}
+        probe = np.isin(targets, LOOP_DIGITS).astype(int) if task == "classification" else None
+        rows, models = compare_methods(model.net, dataset, split, task, _quiet(rows_spec), retrain,
+                                       representation=task == "classification", probe_targets=probe)
+        if task == "classification" and forget == WORST_CASE_FORGET:
+            worst_case = _worst_case_rows(model.net, dataset, split, methods)
         split.save(out_dir / f"split_{forget.replace(':', '_')}.json")
         if task == "regression":
             _forget_histogram(models, dataset, split, out_dir / FIGURE_NAME)
-        ssd = build_method("ssd", copy.deepcopy(model.net), task)
-        ssd.run(UnlearningData.from_split(dataset, split))
-        rows[SSD_LABEL]["dampened_share"] = ssd.dampened_share
+        for label in SSD_ROWS:
+            rows[label]["dampened_percent"] = _changed_percent(model.net, models[label])
+        for label, spec in tuned.items():
+            rows[label]["alpha"] = spec["alpha"]
+        ssd_alpha_scores[forget] = {label: {f"{a:g}": v for a, v in s.items()} for label, s in alpha_scores.items()}
         results[forget] = rows
         sizes[forget] = {part: len(getattr(split, part)) for part in ("forget", "retain", "val", "test")}
 
@@ -135,4 +190,6 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
         retrain_epochs=retrain["epochs"],
         retrain_batch_size=retrain["batch_size"],
         unlearning_device=device_name(),
+        ssd_alpha_scores=ssd_alpha_scores,
+        worst_case=worst_case,
     )

@@ -242,6 +242,8 @@ def compare_methods(
     cache: Path | None = None,
     anamnesis: bool = True,
     regression_loss: str = "l1",
+    representation: bool = False,
+    probe_targets: Any = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, nn.Module]]:
     """Evaluate the original model, the retrained reference and every method on one split.
 
@@ -254,6 +256,10 @@ def compare_methods(
         retrain: the retrained reference's hyper-parameters (the original model's recipe).
         cache: where the retrained reference is cached (default :func:`cache_dir`).
         anamnesis: also measure the anamnesis index (regression splits with a forget cohort).
+        representation: also measure the representation columns of classifiers (per-layer CKA to the original and
+            to retrain, k-NN accuracy on forget / retain features, and with ``probe_targets`` a downstream linear
+            probe: :func:`zoo.unlearning.representation.representation_columns`).
+        probe_targets: (len(dataset),) labels of the probe's downstream task.
 
     Returns:
         Row name (``"original"``, ``"retrain"``, then the display names) -> metrics, and row name -> network.
@@ -275,6 +281,11 @@ def compare_methods(
         for name, model in models.items():
             steps = gold_steps if name == "retrain" else relearn_steps(model, dataset, split, threshold, regression_loss=regression_loss, seed=split.seed)
             rows[name]["ain"] = steps / gold_steps if gold_steps else float("nan")  # undefined if retrain needs no relearning
+    if representation and task == "classification":
+        from zoo.unlearning.representation import representation_columns
+
+        for name, columns in representation_columns(models, dataset, split, probe_targets).items():
+            rows[name].update(columns)
     for row in rows.values():
         row.pop("_forget_predictions", None)
     return rows, models

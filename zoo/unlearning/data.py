@@ -7,6 +7,8 @@ Training-loop methods read one of four streams (``Unlearner.data_mode``):
   forget+retain objective;
 - ``"mixed"``: shuffled batches of forget and retain samples together with a flag, ``(x, y, is_forget)``, as the
   Blindspot code does (the forget share of a batch weights its losses);
+- ``"sequential"``: each epoch every forget batch, then every retain batch, each pure and flagged,
+  ``(x, y, is_forget)``, as the Unlearn-Sparse / SalUn CIFAR-10 RL loop (one pass over D_f, then one over D_r);
 - ``"retain"`` / ``"forget"``: one of the two sets, ``(x, y)``.
 """
 
@@ -15,12 +17,12 @@ from __future__ import annotations
 import lightning as L
 import torch
 from lightning.pytorch.utilities import CombinedLoader
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
 from zoo.data.samplers import SeededShuffleSampler
 from zoo.unlearning.splits import Split
 
-DATA_MODES = ("paired", "mixed", "retain", "forget")
+DATA_MODES = ("paired", "mixed", "sequential", "retain", "forget")
 
 
 class _Flagged(Dataset):
@@ -35,6 +37,33 @@ class _Flagged(Dataset):
     def __getitem__(self, index: int):
         x, y = self.dataset[index][:2]
         return x, y, self.flag
+
+
+class ForgetThenRetainBatches(Sampler[list[int]]):
+    """Batches of indices into ``ConcatDataset([forget, retain])``: the forget samples shuffled and batched, then the
+    retain samples likewise; no batch mixes the two. Each epoch reshuffles from ``seed + epoch``.
+
+    Args:
+        n_forget: forget samples (indices ``0 .. n_forget - 1``).
+        n_retain: retain samples (the indices after them).
+        batch_size: samples per batch (the last batch of each set may be smaller).
+        seed: base seed.
+    """
+
+    def __init__(self, n_forget: int, n_retain: int, batch_size: int, seed: int = 0) -> None:
+        self.n_forget, self.n_retain, self.batch_size, self.seed, self.epoch = n_forget, n_retain, batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.n_forget // self.batch_size) + -(-self.n_retain // self.batch_size)
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+        for offset, n in ((0, self.n_forget), (self.n_forget, self.n_retain)):
+            order = (torch.randperm(n, generator=gen) + offset).tolist()
+            yield from (order[i : i + self.batch_size] for i in range(0, n, self.batch_size))
 
 
 class UnlearningData(L.LightningDataModule):
@@ -80,8 +109,11 @@ class UnlearningData(L.LightningDataModule):
         if self.mode == "paired":
             loaders = {"forget": self.shuffled(self.forget), "retain": self.shuffled(self.retain, 1)}
             return CombinedLoader(loaders, mode="max_size_cycle")
+        flagged = ConcatDataset([_Flagged(self.forget, True), _Flagged(self.retain, False)])
         if self.mode == "mixed":
-            return self.shuffled(ConcatDataset([_Flagged(self.forget, True), _Flagged(self.retain, False)]))
+            return self.shuffled(flagged)
+        if self.mode == "sequential":
+            return DataLoader(flagged, batch_sampler=ForgetThenRetainBatches(len(self.forget), len(self.retain), self.batch_size, self.seed))
         return self.shuffled(self.forget if self.mode == "forget" else self.retain)
 
 

@@ -7,7 +7,9 @@ Classification (Unlearn-Sparse / SalUn protocol), in %:
 - ``test_accuracy``: accuracy on the test samples outside the forgotten cohort (all of them for random forgetting);
   ``test_forget_accuracy``: on the test samples of the forgotten classes;
 - ``mia_efficacy``: share of forget samples that an RBF-SVC membership attack on the confidence p_y judges
-  *non-members* (Unlearn-Sparse ``SVC_MIA_forget_efficacy["confidence"]``; higher = more forgotten);
+  *non-members* (Unlearn-Sparse ``SVC_MIA_forget_efficacy["confidence"]``; higher = more forgotten); the attack's
+  shadow members are retain samples and its non-members test samples outside the forgotten classes (Unlearn-Sparse
+  removes the forgotten class from the test set in class-wise forgetting);
   ``mia_efficacy_entropy``: the same attack on the entropy of the prediction;
 - ``loss_mia_member_rate``: share of forget samples that an RBF-SVC on the per-sample loss judges *members*
   (balanced training and test samples; lower = more forgotten).
@@ -78,9 +80,10 @@ def _sample(indices: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(indices, n, replace=False))
 
 
-def _attack_sets(split: Split, members: np.ndarray) -> dict[str, np.ndarray]:
-    """Shadow non-members (test samples, at most :data:`MIA_SAMPLES`) and as many shadow members drawn from ``members``."""
-    non_members = _sample(split.test, MIA_SAMPLES, split.seed + 1)
+def _attack_sets(split: Split, members: np.ndarray, non_members: np.ndarray) -> dict[str, np.ndarray]:
+    """Shadow non-members (drawn from ``non_members``, at most :data:`MIA_SAMPLES`) and as many shadow members drawn
+    from ``members``."""
+    non_members = _sample(non_members, MIA_SAMPLES, split.seed + 1)
     return {"members": _sample(members, len(non_members), split.seed), "non_members": non_members}
 
 
@@ -88,7 +91,8 @@ def classification_metrics(model: nn.Module, dataset: Dataset, split: Split) -> 
     """Accuracies (%) on forget / retain / test cohorts, MIA-efficacy (%) on confidence and entropy, loss-MIA member rate (%)."""
     results, features = {}, {}
     parts = {"forget": split.forget, "retain": split.retain, "test": split.test_retain, "test_forget": split.test_forget}
-    for name, indices in {**parts, **_attack_sets(split, split.retain)}.items():  # Unlearn-Sparse: retain members
+    # Unlearn-Sparse: retain members, and test non-members without the forgotten classes (its class-wise test set)
+    for name, indices in {**parts, **_attack_sets(split, split.retain, split.test_retain)}.items():
         if len(indices) == 0:
             continue
         logits, y = outputs_and_targets(model, _subset(dataset, indices))
@@ -116,7 +120,7 @@ def regression_metrics(model: nn.Module, dataset: Dataset, split: Split, regress
     results, losses = {}, {}
     parts = {"forget": split.forget, "retain": split.retain, "test_retain": split.test_retain, "test_forget": split.test_forget}
     forget_predictions = np.empty(0)
-    for name, indices in {**parts, **_attack_sets(split, split.train)}.items():  # Blindspot: any training sample
+    for name, indices in {**parts, **_attack_sets(split, split.train, split.test)}.items():  # Blindspot: any training sample
         if len(indices) == 0:
             continue
         out, y = outputs_and_targets(model, _subset(dataset, indices))
@@ -141,7 +145,7 @@ def relearn_steps(
     seed: int = 0,
 ) -> int:
     """Adam steps on the whole training set (forget and retain) until the L1 error on the forget cohort of the
-    validation samples falls to ``threshold``; ``max_epochs`` epochs of steps if it never does (the Blindspot AIN loop).
+    validation samples falls to ``threshold``, checked after each step (so at least one); ``max_epochs`` epochs of steps if it never does (the Blindspot AIN loop).
     The model is copied, not changed."""
     if len(split.val_forget) == 0:
         raise ValueError("relearn_steps: expected a split whose validation set holds forget-cohort samples (class, subclass or range forgetting)")
@@ -159,14 +163,14 @@ def relearn_steps(
     steps = 0
     for _ in range(max_epochs):
         for x, y in DataLoader(train, batch_size, shuffle=True, generator=gen):
-            if current_error() <= threshold:
-                return steps
             model.train()
             loss = task_loss("regression", model(x.to(device)), y.to(device), regression_loss)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             steps += 1
+            if current_error() <= threshold:  # the official loop steps first, then checks: at least one step
+                return steps
     return steps
 
 

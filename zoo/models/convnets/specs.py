@@ -5,7 +5,7 @@ Deep Regression Unlearning (Blindspot; Tarun et al., ICML 2023) and Model Sparsi
 methods.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from zoo.records import CheckpointRecord
 from zoo.registry import ModelSpec
@@ -15,7 +15,10 @@ FIGURE_NAME = "unlearning.png"
 
 BLINDSPOT_LABEL, FINETUNE_LABEL, GAUSSIAN_LABEL = "**Blindspot** (1 ep; proxy 2 ep)", "fine-tune (Adam 1e-3, 5 ep)", "Gaussian fine-tuning (1 ep)"
 SSD_LABEL = "SSD (α 10, λ 1)"
-"""Row labels the card's claims and the regressor's figure single out."""
+SSD_TUNED_LABEL, LFSSD_TUNED_LABEL = "SSD (α tuned on validation)", "LFSSD (α tuned on validation)"
+"""Row labels the card's claims and the regressor's figure single out (the tuned rows' alpha is in their ``alpha``)."""
+SSD_ROWS = {SSD_LABEL: "ssd", "LFSSD (label-free)": "lfssd", SSD_TUNED_LABEL: "ssd", LFSSD_TUNED_LABEL: "lfssd"}
+"""The SSD rows, whose ``dampened_percent`` make_weights measures (share of the weights they changed)."""
 
 REGRESSION_FORGET = "range:0:2"
 REGRESSION_METHODS = {
@@ -25,23 +28,44 @@ REGRESSION_METHODS = {
     "gradient ascent (SGD 1e-4, 5 ep)": {"method": "gradient_ascent"},
     "random labels (SGD 0.01, 5 ep)": {"method": "random_labels", "epochs": 5},
     "l1-sparse (SGD 0.01, 10 ep, γ 5e-4)": {"method": "l1_sparse"},
-    "Fisher forgetting (α 1e-6)": {"method": "fisher"},
+    "Fisher forgetting (α 3e-6)": {"method": "fisher"},
     SSD_LABEL: {"method": "ssd"},
     "LFSSD (label-free)": {"method": "lfssd"},
+    "ACU (analytic head, width 2048, γ 1)": {"method": "acu"},
+    "IAU (GR fine-tune 1 ep, one step)": {"method": "iau", "gr_epochs": 1},
 }
 """The regressor's unlearning table: row label -> ``{"method": registered name, **hyper-parameters}``, in card order."""
 
 CLASSIFICATION_FORGETS = ("random:0.1", "class:0")
+FT_LABEL, RL_LABEL, L1_LABEL = "FT (SGD 0.01, 5 ep)", "RL (SGD 0.01, 5 ep)", "l1-sparse (SGD 0.01, 5 ep, γ 5e-4)"
+PRUNE_FT_LABEL = "OMP 95% sparse, then FT (SGD 0.01, 5 ep)"
 CLASSIFICATION_METHODS = {
-    "FT (SGD 0.01, 10 ep)": {"method": "finetune"},
+    FT_LABEL: {"method": "finetune", "epochs": 5},
     "GA (SGD 1e-4, 5 ep)": {"method": "gradient_ascent"},
-    "RL (SGD 0.01, 5 ep)": {"method": "random_labels", "epochs": 5},
-    "l1-sparse (SGD 0.01, 10 ep, γ 5e-4)": {"method": "l1_sparse"},
+    RL_LABEL: {"method": "random_labels", "epochs": 5},
+    L1_LABEL: {"method": "l1_sparse", "epochs": 5},
     SSD_LABEL: {"method": "ssd"},
     "LFSSD (label-free)": {"method": "lfssd"},
-    "Fisher forgetting (α 1e-6)": {"method": "fisher"},
+    "Fisher forgetting (α 3e-6)": {"method": "fisher"},
+    PRUNE_FT_LABEL: {"method": "prune_first", "sparsity": 0.95, "schedule": "omp", "train_epochs": 5,
+                     "then": "finetune", "then_hparams": {"epochs": 5, "progress": False}},
+    "ACU (analytic head, width 2048, γ 1)": {"method": "acu"},
+    "IAU (GR fine-tune 1 ep, one step)": {"method": "iau", "gr_epochs": 1},
 }
-"""The classifier's unlearning tables (one per forget set of ``CLASSIFICATION_FORGETS``), in card order."""
+"""The classifier's unlearning tables (one per forget set of ``CLASSIFICATION_FORGETS``), in card order. FT, RL and
+l1-sparse run 5 epochs instead of the official 10 (the shared CPU's budget); prune-first retrains the pruned model 5
+epochs instead of the official full schedule."""
+
+L1_SWEEP_FORGET = "class:0"
+L1_SWEEP = {f"l1-sparse (SGD 0.01, 5 ep, γ {g})": {"method": "l1_sparse", "epochs": 5, "gamma": float(g)} for g in ("5e-3", "2e-2")}
+"""Extra l1-sparse rows on ``L1_SWEEP_FORGET``: the gamma sweep against FT."""
+
+WORST_CASE_FORGET = "random:0.1"
+WORST_CASE_METHODS = {"FT": FT_LABEL, "RL": RL_LABEL}
+"""Worst-case forget sets (Fan et al.) of the size of ``WORST_CASE_FORGET``'s, selected for and unlearnt by these rows."""
+
+LOOP_DIGITS = (0, 6, 8, 9)
+"""The representation probe's downstream task: does the digit have a closed loop (semantically next to a forgotten 0)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,12 +75,16 @@ class UnlearningRecord(CheckpointRecord):
     Args:
         unlearning: forget set (``ForgetSpec`` text) -> row (``"original"``, ``"retrain"``, a method label) -> metric
             -> value, as ``zoo.unlearning.compare_methods`` returns it (``seconds``: wall-clock on
-            ``unlearning_device``; the SSD row adds ``dampened_share``, the fraction of weights it dampened).
+            ``unlearning_device``; the SSD rows add ``dampened_percent``, the share of weights they changed, and
+            the tuned ones their ``alpha``).
         split_sizes: forget set -> ``{"forget", "retain", "val", "test"}`` -> samples of its split (count).
         retrain_lr: Adam learning rate of the retrained reference.
         retrain_epochs: epochs of the retrained reference.
         retrain_batch_size: batch size of the retrained reference.
         unlearning_device: what ran the methods and the retraining (``tools/weights/common.py: device_name``).
+        ssd_alpha_scores: forget set -> tuned SSD row -> alpha -> its validation score (``tune_alpha``).
+        worst_case: row (``"<method> on the worst-case set"``) -> metric -> value (no retrain reference: the
+            forget-set metrics of the method on its worst-case set of ``WORST_CASE_FORGET``'s size).
     """
 
     unlearning: dict[str, dict[str, dict[str, float]]]
@@ -65,6 +93,8 @@ class UnlearningRecord(CheckpointRecord):
     retrain_epochs: int
     retrain_batch_size: int
     unlearning_device: str
+    ssd_alpha_scores: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    worst_case: dict[str, dict[str, float]] = field(default_factory=dict)
 
 _COMMON = dict(
     module="zoo.models.convnets.module:ConvNetModule",

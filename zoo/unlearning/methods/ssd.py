@@ -14,9 +14,12 @@ pass), so nothing can be selected unless alpha < 1 / p: alpha = 10 suits the pap
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Subset
 
 from zoo.unlearning.base import OneShotUnlearner, register
 from zoo.unlearning.data import UnlearningData
@@ -74,3 +77,64 @@ class LabelFreeSSD(SSD):
 
     def __init__(self, model: nn.Module, task: str, *, label_free: bool = True, **kwargs) -> None:
         super().__init__(model, task, label_free=label_free, **kwargs)
+
+
+ALPHA_GRID = (0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0)
+
+
+def tune_alpha(
+    model: nn.Module, dataset, split, task: str, grid: tuple[float, ...] = ALPHA_GRID, label_free: bool = False, lam: float = 1.0, batch_size: int = 64
+) -> tuple[float, dict[float, float]]:
+    """Choose SSD's ``alpha`` on the validation samples (never trained on), from one pair of importance passes.
+
+    The score of each ``alpha`` (higher is better; ties go to the larger, gentler ``alpha``):
+
+    - a forgotten cohort with validation samples (class / range forgetting): how far apart the dampened model puts
+      the cohort and the rest of the validation set, accuracy(val retain) - accuracy(val forget) for classifiers,
+      L1(val forget) - L1(val retain) for regressors;
+    - random forgetting (no cohort): the validation samples stand for unseen data, so the forget samples should score
+      as they do, at the least loss of utility: accuracy(val) - |accuracy(forget) - accuracy(val)| (L1 likewise,
+      negated).
+
+    Args:
+        model: the trained network (not modified).
+        dataset: the dataset ``split`` indexes.
+        split: a :class:`~zoo.unlearning.splits.Split` with validation samples.
+        task: ``"classification"`` or ``"regression"``.
+        grid: the ``alpha`` values tried.
+        label_free: tune LFSSD instead.
+        lam: the dampening constant.
+        batch_size: the importance passes' batch size.
+
+    Returns:
+        The chosen ``alpha`` and the score of every ``alpha`` of the grid.
+    """
+    from zoo.unlearning.evaluate import outputs_and_targets
+
+    if len(split.val) == 0:
+        raise ValueError("split: expected validation samples to tune alpha on, received a split without any")
+    probe = SSD(copy.deepcopy(model), task, label_free=label_free, batch_size=batch_size)
+    loss = output_norm_loss if label_free else probe.loss
+    forget, retain = Subset(dataset, split.forget.tolist()), Subset(dataset, split.retain.tolist())
+    forget_imp = squared_gradients(probe.model, DataLoader(forget, batch_size), loss, absolute=label_free)
+    # the batches of SSD.run on UnlearningData.from_split, so that the chosen alpha's row dampens the same weights
+    full_imp = squared_gradients(probe.model, DataLoader(ConcatDataset([forget, retain]), batch_size), loss, absolute=label_free)
+
+    def quality(net: nn.Module, indices) -> float:  # accuracy (%) or minus L1: higher is better
+        out, y = outputs_and_targets(net, Subset(dataset, list(map(int, indices))))
+        if task == "classification":
+            return 100.0 * float((out.argmax(1) == y).float().mean())
+        return -float((out.reshape(-1) - y.float()).abs().mean())
+
+    cohort = len(split.val_forget) > 0
+    scores = {}
+    for alpha in grid:
+        net = copy.deepcopy(model)
+        dampen(net, forget_imp, full_imp, alpha, lam)
+        if cohort:
+            scores[alpha] = quality(net, np.setdiff1d(split.val, split.val_forget)) - quality(net, split.val_forget)
+        else:
+            val = quality(net, split.val)
+            scores[alpha] = val - abs(quality(net, split.forget) - val)
+    best = max(scores.values())
+    return max(a for a, s in scores.items() if s == best), scores
