@@ -105,8 +105,19 @@ def _option_names(name: str) -> set[str]:
 CASES = cases()
 
 
+def _skip_unless_tensor_input(name: str) -> None:
+    """The mutations here rebuild a floating-point tensor input (or a tuple led by one). Models whose predict takes
+    text, ids or NumPy volumes (tiny LMs, recommenders, MAAG) refuse bad input in their own package tests."""
+    x = model(name).example_predict_input()
+    first = x[0] if isinstance(x, tuple) else x
+    if not (isinstance(first, torch.Tensor) and first.is_floating_point()):
+        pytest.skip(f"{name}: predict's example input is {type(first).__name__}, not a float tensor; its bad input is tested in its package's tests")
+
+
 @pytest.mark.parametrize("name, kind", CASES)
 def test_bad_input_is_a_value_error_naming_expected_and_received(name, kind, files):
+    if kind != "option":
+        _skip_unless_tensor_input(name)
     x, options = bad_input(name, kind, files)
     with pytest.raises(ValueError) as info:
         model(name).predict(x, **options)
@@ -147,6 +158,8 @@ def fuzzed_input(draw, name: str):
 
 @pytest.mark.parametrize("name", sized(NAMES))
 def test_fuzzed_input_returns_or_raises_a_value_error(name):
+    _skip_unless_tensor_input(name)
+
     @settings(max_examples=15, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
     @given(fuzzed_input(name))
     def check(x):

@@ -41,6 +41,11 @@ class Block(importlib.abc.MetaPathFinder):  # not installed
         if name.split(".")[0] in {uninstalled!r}:
             raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 sys.meta_path.insert(0, Block())
+import importlib.util
+_find_spec = importlib.util.find_spec
+def find_spec(name, package=None):  # "is it installed?" probes (transformers asks for wandb) say no, as a lack would
+    return None if name.split(".")[0] in {uninstalled!r} else _find_spec(name, package)
+importlib.util.find_spec = find_spec
 import zoo, zoo.hub
 results = {{"zoo": zoo.__file__, "shipped_weights": str(zoo.hub.SHIPPED_WEIGHTS), "models": {{}}}}
 for name in zoo.list_models(pretrained=True):
