@@ -74,7 +74,7 @@ MIA's non-members leave out the forgotten class's test samples (the `class:0` or
 artefact of that); Fisher forgetting's default alpha is 3e-6 (Golatkar et al.'s notebook; 1e-6 in these rows); the
 anamnesis index steps, then checks. Prune-first, ACU, IAU, the representation columns, the tuned-alpha SSD rows, the
 l1-sparse gamma sweep and the worst-case sets are implemented and tested but not yet in these tables: rerun
-`python tools/make_weights.py {name}` (about {minutes} CPU-minutes) to refresh them."""
+`python tools/make_weights.py {name}` to refresh them."""
 LEGACY_DEVIATIONS = """## Deviations from the official code
 - Data: real MNIST digits at 28x28, grey, without augmentation, instead of AgeDB faces at 32x32 with crops and flips
   (no face-age dataset is bundled offline); All-CNN at a quarter of the filters (24/48), global average pooling in place
@@ -99,7 +99,7 @@ def card_notes(spec: ModelSpec, config: Any, record: UnlearningRecord | None) ->
     if record is None:
         return usage + "\n\nNo unlearning results are measured for this variant: no checkpoint of it is shipped."
     if any(MEASURED_BEFORE_THE_FIXES in rows for rows in record.unlearning.values()):
-        stale = STALE_TABLES.format(name=spec.name, minutes=15 if config.task == "regression" else 28)
+        stale = STALE_TABLES.format(name=spec.name)
         return f"{usage}\n\n{stale}\n\n{_results(config.task, record)}\n\n{LEGACY_DEVIATIONS}"
     return f"{usage}\n\n{_results(config.task, record)}\n\n{DEVIATIONS}"
 
