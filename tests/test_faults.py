@@ -73,7 +73,9 @@ def _child_main(cache: str, mode: str, marker: str) -> None:
             both files are written) or ``"slow"`` (a retrain that takes a second longer, to overlap two runs).
         marker: a file that gets one line per retrain.
     """
-    real_run, real_save = api.run_method, api.save_file
+    from zoo.unlearning import cache as cache_module
+
+    real_run, real_save = api.run_method, cache_module.save_file
 
     def run_method(*args, **kwargs):
         with open(marker, "a") as handle:
@@ -91,7 +93,7 @@ def _child_main(cache: str, mode: str, marker: str) -> None:
 
     api.run_method = run_method
     if mode == "after_weights":
-        api.save_file = save_then_kill
+        cache_module.save_file = save_then_kill
     elif mode == "before_rename":
         os.replace = kill
     elif mode == "slow":  # start together, so that the second run arrives while the first retrains

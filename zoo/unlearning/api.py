@@ -11,27 +11,19 @@ The retrained reference is computed once per (split, architecture, recipe) and c
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
-import json
-import os
-import shutil
-import tempfile
 import time
 import typing
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from filelock import FileLock
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 from zoo.core import checks
 from zoo.unlearning.base import METHODS, hyperparameters
+from zoo.unlearning.cache import cache_dir, cached_network, entry_key
 from zoo.unlearning.data import UnlearningData
 from zoo.unlearning.evaluate import evaluate, forget_val_l1, relearn_steps
 from zoo.unlearning.splits import Split
@@ -153,55 +145,6 @@ def run_method(net: nn.Module, method: str, dataset: Dataset, split: Split, task
     return net.eval(), time.perf_counter() - start
 
 
-def cache_dir() -> Path:
-    """Where retrained references are cached: ``$ZOO_CACHE/unlearning`` (default ``~/.cache/zoo/unlearning``)."""
-    return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo")) / "unlearning"
-
-
-def _architecture_key(net: nn.Module) -> str:
-    shapes = [(k, tuple(v.shape)) for k, v in net.state_dict().items()]
-    return f"{type(net).__qualname__}:{shapes}"
-
-
-def _read_entry(folder: Path, net: nn.Module, fingerprint: str) -> tuple[nn.Module, float] | None:
-    """The cached reference in ``folder`` loaded into a copy of ``net``, or None when there is no usable entry.
-
-    An entry that fails to read (truncated safetensors, bad JSON, a missing file, other weights or another split)
-    is removed, so that the caller rebuilds it.
-
-    Returns:
-        The retrained network and the seconds its training took, or None.
-    """
-    if not folder.exists():
-        return None
-    try:
-        meta = json.loads((folder / "meta.json").read_text())
-        if meta.get("split") != fingerprint:
-            raise ValueError(f"meta.json names split {meta.get('split')!r}, expected {fingerprint!r}")
-        retrained = copy.deepcopy(net)
-        retrained.load_state_dict(load_file(str(folder / "model.safetensors")))
-        return retrained.eval(), float(meta["seconds"])
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as error:
-        warnings.warn(f"{folder}: corrupt retrain cache entry ({type(error).__name__}: {error}); retraining", stacklevel=3)
-        shutil.rmtree(folder, ignore_errors=True)
-        return None
-
-
-def _write_entry(folder: Path, net: nn.Module, meta: dict[str, Any]) -> None:
-    """Write ``net``'s weights and ``meta`` as the cache entry ``folder``, all at once.
-
-    Both files go to a temporary directory next to ``folder`` that is then renamed onto it: a run killed on the
-    way leaves only a ``.<key>.*`` directory, which the next writer removes (the caller holds the entry's lock).
-    """
-    for stale in folder.parent.glob(f".{folder.name}.*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(staging / "model.safetensors"))
-    (staging / "meta.json").write_text(json.dumps(meta, default=str))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(staging, folder)
-
-
 def retrained_reference(net: nn.Module, dataset: Dataset, split: Split, task: str, cache: Path | None = None, **hparams: Any) -> tuple[nn.Module, float]:
     """The model retrained on the retain set, computed once per (split, architecture, hyper-parameters) and cached.
 
@@ -220,16 +163,8 @@ def retrained_reference(net: nn.Module, dataset: Dataset, split: Split, task: st
         The retrained network and the seconds its training took (when it was computed).
     """
     fingerprint = split.fingerprint()
-    key = hashlib.sha256(json.dumps([fingerprint, _architecture_key(net), task, sorted(hparams.items())], default=str).encode()).hexdigest()[:20]
-    folder = (cache or cache_dir()) / key
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder.parent / f"{key}.lock")):
-        cached = _read_entry(folder, net, fingerprint)
-        if cached is not None:
-            return cached
-        retrained, seconds = run_method(net, "retrain", dataset, split, task, **hparams)
-        _write_entry(folder, retrained, {"seconds": seconds, "split": fingerprint, "hparams": hparams})
-    return retrained, seconds
+    key = entry_key(fingerprint, net, task, sorted(hparams.items()))
+    return cached_network(cache or cache_dir(), key, fingerprint, net, lambda: run_method(net, "retrain", dataset, split, task, **hparams), hparams)
 
 
 def compare_methods(

@@ -7,17 +7,13 @@ the training settings, written atomically under a file lock, and rebuilt when co
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
 from torch import nn
 
-from zoo.unlearning.api import _architecture_key, _read_entry, _write_entry, cache_dir
+from zoo.unlearning.cache import cache_dir, cached_network, entry_key
 
 
 def retrained_reference(net: nn.Module, fingerprint: str, train: Callable[[], nn.Module], settings: dict[str, Any], cache: Path | None = None) -> tuple[nn.Module, float]:
@@ -29,23 +25,10 @@ def retrained_reference(net: nn.Module, fingerprint: str, train: Callable[[], nn
         train: trains the reference from scratch on the retain data and returns its network, or ``(network,
             seconds)`` when it measures its own training time (a resumed or restored run knows the time it trained).
         settings: the training settings (recipe, steps, seed): part of the key.
-        cache: the cache folder (default ``zoo.unlearning.api.cache_dir() / "llm"``).
+        cache: the cache folder (default ``zoo.unlearning.cache.cache_dir() / "llm"``).
 
     Returns:
         The retrained network (eval mode) and the seconds its training took.
     """
-    key = hashlib.sha256(json.dumps([fingerprint, _architecture_key(net), sorted(settings.items())], default=str).encode()).hexdigest()[:20]
-    root = cache or cache_dir() / "llm"
-    root.mkdir(parents=True, exist_ok=True)
-    folder = root / key
-    with FileLock(str(root / f"{key}.lock")):
-        cached = _read_entry(folder, net, fingerprint)
-        if cached is not None:
-            return cached
-        start = time.perf_counter()
-        retrained = train()
-        seconds = time.perf_counter() - start
-        if isinstance(retrained, tuple):
-            retrained, seconds = retrained
-        _write_entry(folder, retrained, {"seconds": seconds, "split": fingerprint, "hparams": settings})
-    return retrained.eval(), seconds
+    key = entry_key(fingerprint, net, sorted(settings.items()))
+    return cached_network(cache or cache_dir() / "llm", key, fingerprint, net, train, settings)

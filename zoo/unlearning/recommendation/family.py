@@ -99,7 +99,7 @@ def pretrained_encoder(model, requests: int = 30, seed: int = 0, config=None):
 
     from safetensors.torch import load_file, save_file
 
-    from zoo.unlearning.api import cache_dir
+    from zoo.unlearning.cache import cache_dir
     from zoo.unlearning.recommendation.unlearnrec import UnlearnRec
 
     runner = UnlearnRec(model.net, config)
