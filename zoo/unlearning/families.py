@@ -15,7 +15,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-FAMILY_NAMES = ("llm", "recommendation")
+FAMILY_NAMES = ("llm", "recommendation", "generative")
 
 
 def families() -> dict[str, ModuleType]:
