@@ -11,6 +11,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from zoo.core.files import BEFORE_AFTER_NAME
+from zoo.evaluation_pages import evaluation_sections, write_evaluation_page  # noqa: F401 (write_...: re-exported for tools)
 from zoo.records import CheckpointRecord
 from zoo.registry import ModelSpec
 
@@ -172,6 +173,9 @@ def build_card(spec: ModelSpec, record: CheckpointRecord | None, notes: str = ""
         parts += ["## Weights", "No checkpoint is shipped for this variant yet; `zoo.create` builds it randomly initialised."]
     if notes:
         parts.append(notes)
+    further = evaluation_sections(spec.name)
+    if further:
+        parts.append(further)
     parts.append(_limitations(spec, record))
     if record:
         parts.append(f"## Licence\nThese weights: {spec.license}; trained by zoo, not converted from the authors' release.")
