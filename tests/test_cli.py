@@ -363,7 +363,7 @@ def test_zoo_predict_passes_the_model_options_to_predict(tmp_path, monkeypatch, 
             path.write_text("ply\n")
 
     for name, cls in (("allcnn_mnist_classifier", Named), ("meta_transformer_tiny", Mesh)):
-        monkeypatch.setattr(cli, "_load", lambda args, cls=cls: cls())
+        monkeypatch.setattr(cli, "_load", lambda args, cls=cls, light=False: cls())
         monkeypatch.setattr(zoo.registry, "resolve_class", lambda spec, cls=cls: cls)
         if cls is Named:
             args = ["predict", name, "--person", "p.png", "--garment=g.png", "--scale", "2", "-o", str(tmp_path / "out.png")]

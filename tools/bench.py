@@ -3,6 +3,7 @@
     python tools/bench.py lightweight_isp_efficient [--batch-size 1] [--size 1024] [--repeats 10]
     python tools/bench.py --all --markdown docs/benchmarks.md              # every model, one table
     python tools/bench.py --all --models rawformer tecogan --markdown docs/benchmarks.md
+    python tools/bench.py --cold-start [--repeats 5]   # zoo predict in a fresh interpreter against `import torch`
 """
 
 import argparse
@@ -10,7 +11,7 @@ import sys
 
 import torch
 
-from zoo.bench import DEFAULT_BUDGET_S, run_all, run_bench
+from zoo.bench import DEFAULT_BUDGET_S, cold_start, run_all, run_bench
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -25,10 +26,13 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--no-onnx", action="store_true", help="leave out the onnxruntime column")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--cold-start", action="store_true", help="time zoo predict (ISP) and zoo.load in fresh interpreters against import torch")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.all:
+    if args.cold_start:
+        print("\n".join(cold_start(args.repeats, log=lambda line: print(line, file=sys.stderr, flush=True))))
+    elif args.all:
         print(run_all(args.models, args.markdown, args.device, args.budget, not args.no_onnx, log=lambda line: print(line, file=sys.stderr, flush=True)))
     elif args.name:
         print(run_bench(args.name, args.batch_size, args.size, args.repeats, args.device, args.budget, onnx=not args.no_onnx))

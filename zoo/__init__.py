@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # annotations only: importing zoo imports no torch
 
     from zoo.core.module import ZooModule
 
-__all__ = ["list_models", "create", "load", "card", "unlearn"]
+__all__ = ["list_models", "create", "load", "pipeline", "card", "unlearn"]
 __version__ = "0.1.0"
 
 
@@ -31,6 +31,14 @@ def create(name: str, **overrides: Any) -> ZooModule:
     from zoo.hub import create as _create
 
     return _create(name, **overrides)
+
+
+def pipeline(name: str, weights: Any = None, device: Any = None, revision: str | None = None, local_files_only: bool = False) -> Any:
+    """The pretrained model ``name`` for inference alone, without Lightning where the model has a light pipeline
+    (see :mod:`zoo.pipelines`); its ``predict`` is the same call as ``zoo.load(name).predict``."""
+    from zoo.pipelines import pipeline as _pipeline
+
+    return _pipeline(name, weights=weights, device=device, revision=revision, local_files_only=local_files_only)
 
 
 def load(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -495,3 +496,41 @@ def profile_shares(fn: Callable[[], object], calls: int = 2) -> dict[str, float]
         totals[group] = totals.get(group, 0.0) + event.self_cpu_time_total
     whole = sum(totals.values()) or 1.0
     return {g: totals.get(g, 0.0) / whole for g in (*PROFILE_GROUPS, "other")}
+
+
+COLD_START_COMMANDS = {
+    "python -c 'import torch'": ["-c", "import torch"],
+    "zoo predict (ISP, bundled sample)": ["-m", "zoo.cli", "predict", "lightweight_isp_efficient", "{sample}", "-o", "{out}", "--quiet"],
+    "zoo.load(...).predict (LightningModule)": ["-c", "import zoo; zoo.load('lightweight_isp_efficient').predict(r'{sample}')"],
+}
+"""The cold-start rows: fresh interpreters, the first against which the others are ratios."""
+
+
+def cold_start(rounds: int = 5, log: Callable[[str], None] | None = None) -> list[str]:
+    """Time each of :data:`COLD_START_COMMANDS` in a fresh interpreter, interleaved, ``rounds`` times.
+
+    Returns:
+        The lines of a markdown table: median seconds, and the median per-round ratio to ``import torch`` (the goal
+        of the light pipeline: ``zoo predict`` at most 1.5x).
+    """
+    import subprocess
+
+    from zoo.demo import SAMPLE_RAW
+
+    times: dict[str, list[float]] = {label: [] for label in COLD_START_COMMANDS}
+    with tempfile.TemporaryDirectory() as folder:
+        out = str(Path(folder) / "out.png")
+        for round_index in range(rounds):
+            for label, argv in COLD_START_COMMANDS.items():
+                command = [sys.executable, *(a.format(sample=SAMPLE_RAW, out=out) for a in argv)]
+                start = time.perf_counter()
+                subprocess.run(command, check=True, capture_output=True)
+                times[label].append(time.perf_counter() - start)
+            if log:
+                log(f"cold start: round {round_index + 1}/{rounds}")
+    base = times[next(iter(times))]
+    lines = ["| command | median s | × import torch (median of per-round ratios) |", "|---|---|---|"]
+    for label, values in times.items():
+        ratio = statistics.median(v / b for v, b in zip(values, base))
+        lines.append(f"| {label} | {statistics.median(values):.2f} | {ratio:.2f} |")
+    return lines

@@ -108,14 +108,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace):
-    """``zoo.load`` with ``--weights``, ``--official`` and ``--device``; an official file that fails to read is one line."""
+def _light_class(args: argparse.Namespace) -> type | None:
+    """The model's light pipeline class when ``zoo predict`` can use it (torch backend, not an official file)."""
+    if args.official or getattr(args, "backend", "torch") != "torch":
+        return None
+    from zoo.pipelines import pipeline_class
+
+    return pipeline_class(args.name)
+
+
+def _load(args: argparse.Namespace, light: bool = False):
+    """``zoo.load`` with ``--weights``, ``--official`` and ``--device``; an official file that fails to read is one line.
+
+    With ``light``, the model's light pipeline when it has one (no Lightning import: a fast cold start).
+    """
     import pickle
     import zipfile
 
     import zoo
 
     device = _device(args.device)
+    if light and _light_class(args) is not None:
+        return zoo.pipeline(args.name, weights=args.weights, device=device)
     backend = getattr(args, "backend", "torch")  # zoo predict --backend
     if not args.official:
         return zoo.load(args.name, weights=args.weights, device=device, backend=backend)
@@ -264,7 +278,7 @@ def _split_predict_options(argv: list[str]) -> tuple[list[str], dict[str, str]]:
 
 def _output_suffixes(model_class: type) -> tuple[str, ...]:
     """The output suffixes a model writes itself with ``predict_to_file`` (videos for the video models)."""
-    from zoo.data.video import VIDEO_SUFFIXES
+    from zoo.core.files import VIDEO_SUFFIXES
 
     if not hasattr(model_class, "predict_to_file"):
         return ()
@@ -320,7 +334,7 @@ def _predict_many(args: argparse.Namespace, own_suffixes: tuple[str, ...]) -> in
     if suffix is not None and suffix not in IMAGE_SUFFIXES + own_suffixes + DATA_SUFFIXES:
         raise ValueError(f"--suffix: expected one of {', '.join(IMAGE_SUFFIXES + own_suffixes + DATA_SUFFIXES)}, received {args.suffix!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, options = _load(args), _predict_options(args)
+    model, options = _load(args, light=True), _predict_options(args)
     _check_predict_options(args, model, options, has_input=True)
     for path in tqdm(files, desc=f"{args.name}", unit="file", disable=args.quiet or not sys.stderr.isatty()):
         try:
@@ -363,10 +377,10 @@ def _check_predict_options(args: argparse.Namespace, model, options: dict[str, s
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from zoo.data.video import VIDEO_SUFFIXES
+    from zoo.core.files import VIDEO_SUFFIXES
     from zoo.registry import get_spec, resolve_class
 
-    own_suffixes = _output_suffixes(resolve_class(get_spec(args.name)))
+    own_suffixes = _output_suffixes(_light_class(args) or resolve_class(get_spec(args.name)))
     if _is_many(args):
         return _predict_many(args, own_suffixes)
     output = _check_output(args.output, [args.input, args.query], IMAGE_SUFFIXES + VIDEO_SUFFIXES + own_suffixes + DATA_SUFFIXES)
@@ -374,7 +388,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError(f"-o: expected an image, .json, .npz or .npy output for {args.name}, received {args.output!r} (a video)")
     options = _predict_options(args)
     x = _read_input(args.input, args.query) if args.input is not None else None
-    model = _load(args)
+    model = _load(args, light=True)
     _check_predict_options(args, model, options, has_input=x is not None)
     inputs = () if x is None else (x,)
     if output.suffix.lower() in own_suffixes:  # models that write their own formats (videos stream frame by frame)

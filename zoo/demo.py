@@ -23,7 +23,7 @@ def before_after(model, label: str, raw_path: Path = SAMPLE_RAW, srgb_path: Path
     """Side by side: the classical pseudo-ISP of the RAW, the model's rendering, and the true sRGB if known.
 
     Args:
-        model: a loaded ISP model (``zoo.load(...)``).
+        model: a loaded ISP model (``zoo.pipeline(...)`` or ``zoo.load(...)``).
         label: caption of the model's panel.
         raw_path: 16-bit Bayer PNG.
         srgb_path: the photograph the RAW was made from, or None.
@@ -46,10 +46,11 @@ def before_after(model, label: str, raw_path: Path = SAMPLE_RAW, srgb_path: Path
 
 
 def run_demo(name: str = DEMO_MODEL, output: str | Path = "zoo_demo.png") -> Path:
-    """Load ``name``, render the bundled sample and write the before/after PNG to ``output``."""
+    """Load ``name`` (its light pipeline: no Lightning), render the bundled sample and write the before/after PNG to
+    ``output``."""
     import zoo
 
-    model = zoo.load(name)
+    model = zoo.pipeline(name)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     before_after(model, name).save(output)

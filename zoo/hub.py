@@ -275,6 +275,27 @@ def read_config(directory: Path, spec: ModelSpec) -> dict[str, Any]:
     return config
 
 
+def verified_weights(name: str, weights: str | Path | None = None, revision: str | None = None, local_files_only: bool = False) -> tuple[Path, dict[str, Any]]:
+    """The weights folder of ``name`` (:func:`resolve_weights`), hash-checked, and its config fields.
+
+    A local directory is checked against its ``sha256.json``; a shipped or Hub copy against the record of its
+    revision. Used by :func:`load` and by the light :func:`zoo.pipelines.pipeline`.
+
+    Returns:
+        ``(directory, config)``: the folder and its ``config.json`` without ``architecture``.
+
+    Raises:
+        WeightsNotFoundError, ChecksumError, ValueError: no copy, a file that does not match, another architecture.
+    """
+    spec = get_spec(name)
+    directory, source = resolve_weights(name, weights, revision=revision, local_files_only=local_files_only)
+    if source == "local":
+        verify_manifest(directory)
+    else:
+        verify_files(directory, _recorded_digests(spec, revision))
+    return directory, read_config(directory, spec)
+
+
 def _build(cls: type, directory: Path, config: dict[str, Any], overrides: dict[str, Any], name: str) -> Any:
     """``cls`` built from ``config`` (then ``overrides``) with the weights of ``directory``, in eval mode.
 
@@ -346,12 +367,8 @@ def load(
         model = create(name, **{**inferred, **overrides})
         convert.load_official(model, weights)
     else:
-        directory, source = resolve_weights(name, weights, revision=revision, local_files_only=local_files_only)
-        if source == "local":
-            verify_manifest(directory)
-        else:
-            verify_files(directory, _recorded_digests(spec, revision))
-        model = _build(resolve_class(spec), directory, read_config(directory, spec), overrides, name)
+        directory, config = verified_weights(name, weights, revision=revision, local_files_only=local_files_only)
+        model = _build(resolve_class(spec), directory, config, overrides, name)
     model.eval()
     if device is not None:
         model.to(device)

@@ -63,6 +63,8 @@ class ModelSpec:
         metric_names: metric key -> the name the card's model-index gives it, with its caveats (e.g. an LPIPS
             measured with a random-init trunk is not the published LPIPS).
         limitations: model-specific lines of the card's Limitations section, after the common ones.
+        pipeline: ``"package.module:Class"`` of the light inference pipeline (:func:`zoo.pipeline`: the network
+            and its pre- and post-processing without Lightning); empty: ``zoo.pipeline`` returns ``zoo.load``.
     """
 
     name: str
@@ -86,6 +88,7 @@ class ModelSpec:
     hub_datasets: tuple[str, ...] = ()
     metric_names: dict[str, str] = field(default_factory=dict)
     limitations: str = ""
+    pipeline: str = ""
 
     @property
     def package(self) -> str:

@@ -212,3 +212,39 @@ def check_image_batch(
     check_finite(x, what)
     check_range(x, 0.0, 1.0, f"{what} ({range_note})" if range_note else what)
     return (x if x.ndim == 4 else x[None]).float(), x.ndim == 4
+
+
+def check_state_dict(net: "torch.nn.Module", state: dict[str, torch.Tensor], owner: str) -> None:
+    """Refuse weights that do not fit ``net`` exactly, or that hold NaN or Inf.
+
+    Args:
+        net: the network the weights are for.
+        state: the state_dict to load.
+        owner: the model's name, for the message.
+
+    Raises:
+        ValueError: keys or shapes differ, naming the missing, unexpected and mis-shaped tensors; or a tensor holds
+            NaN or Inf, naming it.
+    """
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [f"{k}: expected {tuple(expected[k].shape)}, received {tuple(state[k].shape)}" for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"weights do not match {owner}'s network ({type(net).__name__}): "
+            f"missing {missing[:6]}{' ...' if len(missing) > 6 else ''}, unexpected {unexpected[:6]}{' ...' if len(unexpected) > 6 else ''}, "
+            f"mis-shaped {shapes[:4]} (is it the checkpoint of another variant or configuration?)"
+        )
+    for key, tensor in state.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            check_finite(tensor, f"weights {key!r}")
+
+
+def place_like(prepared: torch.Tensor | tuple[torch.Tensor, ...], param: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The network inputs on ``param``'s device, floating ones in its dtype (integer ones keep theirs), as a tuple."""
+
+    def place(t: torch.Tensor) -> torch.Tensor:
+        return t.to(device=param.device, dtype=param.dtype if t.is_floating_point() else t.dtype)
+
+    return tuple(place(t) for t in prepared) if isinstance(prepared, tuple) else (place(prepared),)

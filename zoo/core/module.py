@@ -229,19 +229,7 @@ class ZooModule(L.LightningModule):
             ValueError: keys or shapes differ, naming the missing, unexpected and mis-shaped tensors; or a tensor
                 holds NaN or Inf, naming it.
         """
-        expected = self.net.state_dict()
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        shapes = [f"{k}: expected {tuple(expected[k].shape)}, received {tuple(state[k].shape)}" for k in expected if k in state and state[k].shape != expected[k].shape]
-        if missing or unexpected or shapes:
-            raise ValueError(
-                f"weights do not match {type(self).__name__}'s network ({type(self.net).__name__}): "
-                f"missing {missing[:6]}{' ...' if len(missing) > 6 else ''}, unexpected {unexpected[:6]}{' ...' if len(unexpected) > 6 else ''}, "
-                f"mis-shaped {shapes[:4]} (is it the checkpoint of another variant or configuration?)"
-            )
-        for key, tensor in state.items():
-            if tensor.is_floating_point() or tensor.is_complex():
-                checks.check_finite(tensor, f"weights {key!r}")
+        checks.check_state_dict(self.net, state, type(self).__name__)
         self.net.load_state_dict(state, strict=True)
         if self.inference_net is not self.net:
             self.inference_net.load_state_dict(state, strict=True)
@@ -352,12 +340,7 @@ class ZooModule(L.LightningModule):
         Bad input raises ``ValueError`` naming what was expected and what was received.
         """
         prepared, context = self.prepare_input(x)
-        param = next(self.inference_net.parameters())
-
-        def place(t: torch.Tensor) -> torch.Tensor:
-            return t.to(device=param.device, dtype=param.dtype if t.is_floating_point() else t.dtype)
-
-        inputs = tuple(place(t) for t in prepared) if isinstance(prepared, tuple) else (place(prepared),)
+        inputs = checks.place_like(prepared, next(self.inference_net.parameters()))
         was_training = self.training
         self.eval()
         try:

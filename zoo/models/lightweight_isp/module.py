@@ -15,27 +15,17 @@ penalties and are updated every 10 generator steps.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from zoo.core import checks
 from zoo.core.adversarial import AdversarialConfig, AdversarialModule
-from zoo.data.camera_raw import is_camera_raw, read_camera_raw_packed
-from zoo.data.raw import normalize_packed, pack_bayer, pseudo_isp, three_channel_split, unpack_bayer
+from zoo.data.raw import pseudo_isp, unpack_bayer
 from zoo.losses.adversarial import relativistic_pairing_loss
 from zoo.losses.tv import l2_total_variation
-from zoo.models.lightweight_isp.model import PackedConvISP, RMFANet
-
-GENERATOR_WIDTHS = {"efficient": (12, 12), "robust": (16, 4)}
-RAW_PIL_MODES = ("I;16", "I;16B", "I;16L", "I")
-"""PIL modes of RAW files: 16- or 32-bit single-channel sensor counts."""
-MAX_RAW_VALUES = 2**27
-"""The most RAW values ``predict`` takes in one call (134 M: e.g. an 11,000 x 12,000 mosaic)."""
+from zoo.models.lightweight_isp.pipeline import GENERATOR_WIDTHS, MAX_RAW_VALUES, RAW_PIL_MODES, build_generator, raw_to_net_input, to_output, to_packed  # noqa: F401 (constants re-exported)
 
 
 @dataclasses.dataclass
@@ -121,12 +111,7 @@ class LightweightISP(AdversarialModule):
     def __init__(self, config: LightweightISPConfig | dict | None = None) -> None:
         super().__init__(config)
         cfg = self.config
-        if cfg.generator in GENERATOR_WIDTHS:
-            self.net = PackedConvISP(GENERATOR_WIDTHS[cfg.generator])
-        elif cfg.generator == "rmfa":
-            self.net = RMFANet(cfg.rmfa_blocks, cfg.rmfa_width)
-        else:
-            raise ValueError(f"generator: expected one of {sorted(GENERATOR_WIDTHS) + ['rmfa']}, received {cfg.generator!r}")
+        self.net = build_generator(cfg.generator, cfg.rmfa_blocks, cfg.rmfa_width)
         if cfg.content_reference not in ("pseudo_isp", "target"):
             raise ValueError(f"content_reference: expected 'pseudo_isp' or 'target', received {cfg.content_reference!r}")
         self.setup_ema()
@@ -135,9 +120,7 @@ class LightweightISP(AdversarialModule):
     # ------------------------------------------------------------ input/output
     def raw_to_net_input(self, packed: torch.Tensor) -> torch.Tensor:
         """Packed RAW (N, 4, h, w) -> the generator's input layout."""
-        if self.config.generator == "rmfa":
-            return three_channel_split(unpack_bayer(packed))
-        return packed
+        return raw_to_net_input(packed, self.config.generator)
 
     def example_input(self, batch_size: int = 1) -> torch.Tensor:
         packed = torch.rand(batch_size, 4, 16, 16, generator=torch.Generator().manual_seed(0))
@@ -149,53 +132,7 @@ class LightweightISP(AdversarialModule):
 
     def to_packed(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         """User-level RAW (see :meth:`prepare_input`) -> validated packed RAW (N, 4, h, w) and an output context."""
-        cfg = self.config
-        if is_camera_raw(x):  # DNG, CR2, NEF, ...: levels and CFA pattern from the file
-            return self.to_packed(read_camera_raw_packed(x))[0], {"kind": "pil"}
-        if isinstance(x, (str, Path)):
-            return self.to_packed(checks.open_image(x, "RAW file"))[0], {"kind": "pil"}
-        if isinstance(x, Image.Image):
-            if x.mode not in RAW_PIL_MODES:
-                note = " (8-bit greyscale is a picture, not sensor counts)" if x.mode == "L" else ""
-                raise ValueError(
-                    f"RAW image: expected a single-channel Bayer image of sensor counts (mode {' or '.join(RAW_PIL_MODES)}), "
-                    f"received mode {x.mode!r}{note}"
-                )
-            return self.to_packed(np.array(x).astype(np.int32))[0], {"kind": "pil"}
-        if isinstance(x, np.ndarray):
-            if x.dtype.kind in "iu":
-                if x.ndim != 2:
-                    raise ValueError(f"RAW counts: expected an (H, W) integer Bayer mosaic, received {checks.describe(x)}")
-                checks.check_max_numel(x, MAX_RAW_VALUES, "RAW counts")
-                counts = torch.from_numpy(x.astype(np.float32))[None, None]
-                checks.check_not_empty(counts, "RAW counts")
-                checks.check_divisible(counts, 2, "RAW counts")
-                checks.check_range(
-                    counts, 0.0, cfg.white_level, f"RAW counts (white level {cfg.white_level:g})",
-                    hint="counts above the white level would saturate: pass this sensor's counts, or build the model with its white_level and black_level",
-                )
-                packed = normalize_packed(pack_bayer(counts), cfg.black_level, cfg.white_level)
-                return packed, {"kind": "numpy", "batched": False}
-            if x.dtype.kind != "f":
-                raise ValueError(f"RAW: expected an integer or floating-point array, received {checks.describe(x)}")
-            return self.to_packed(torch.from_numpy(np.ascontiguousarray(x)))[0], {"kind": "numpy", "batched": x.ndim == 4}
-        if not isinstance(x, torch.Tensor):
-            raise ValueError(f"RAW: expected a tensor, numpy array, PIL image or file path, received {checks.describe(x)}")
-        if x.ndim not in (2, 3, 4):
-            raise ValueError(f"RAW: expected shape (H, W), (C, H, W) or (N, C, H, W) with C = 1 (mosaic) or 4 (packed), received {checks.describe(x)}")
-        checks.check_max_numel(x, MAX_RAW_VALUES, "RAW")
-        checks.check_floating(x, "RAW")
-        checks.check_not_empty(x, "RAW")
-        batched = x.ndim == 4
-        x = x.reshape(1, 1, *x.shape) if x.ndim == 2 else (x[None] if x.ndim == 3 else x)
-        if x.shape[1] not in (1, 4):
-            raise ValueError(f"RAW: expected 1 channel (Bayer mosaic) or 4 channels (packed RAW), received {checks.describe(x)}")
-        checks.check_finite(x, "RAW")
-        checks.check_range(x, -0.5, 2.0, "RAW (normalised by black and white level)", hint="pass integer sensor counts as an integer array")
-        if x.shape[1] == 1:
-            checks.check_divisible(x, 2, "Bayer mosaic")
-            x = pack_bayer(x)
-        return x.float(), {"kind": "tensor", "batched": batched}
+        return to_packed(x, self.config.black_level, self.config.white_level)
 
     def prepare_input(self, x: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         """Validate user-level RAW and lay it out for the generator.
@@ -218,13 +155,7 @@ class LightweightISP(AdversarialModule):
 
     def postprocess(self, y: torch.Tensor, context: dict[str, Any]) -> Any:
         """Clamp to [0, 1]; a tensor for tensor input, an (H, W, 3) float array for arrays, a PIL image otherwise."""
-        y = y.clamp(0.0, 1.0).float().cpu()
-        if context["kind"] == "pil":
-            return Image.fromarray((y[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8))
-        if context["kind"] == "numpy":
-            out = y.permute(0, 2, 3, 1).numpy()
-            return out if context["batched"] else out[0]
-        return y if context["batched"] else y[0]
+        return to_output(y, context)
 
     def bench_cases(self, batch_size: int | None, size: int | None) -> list:
         """Op rows of ``zoo bench`` (the generator is the paths row, ``reference.py``) on ``batch_size`` (default 1)

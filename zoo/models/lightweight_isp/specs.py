@@ -9,6 +9,7 @@ _COMMON = dict(
     official_repo="AndreiiArhire/Learned-Lightweight-Smartphone-ISP-with-Unpaired-Data",
     official_license="none",
     module="zoo.models.lightweight_isp.module:LightweightISP",
+    pipeline="zoo.models.lightweight_isp.pipeline:ISPPipeline",
     tags=("image-to-image", "isp", "raw-to-rgb", "unpaired", "gan"),
     headline_metric="psnr",
     usage='rgb = model.predict("raw.png")  # 16-bit RGGB Bayer PNG -> PIL image; also arrays and tensors',
