@@ -8,8 +8,8 @@ orders of magnitude below what a wrong operator, layout or weight gives (differe
 Each model is exported once per test module (``exported``) and every check reuses the files. The fast set covers
 each fixed failure (4-D attention in Rawformer, the symbolic class count of UNEM, the shape-static graph tokenizer)
 and one network of each kind; the rest of the shipped models' graphs are marked ``compile`` (slow on CPU). The
-Meta-Transformer's graph modality does not export yet: ONNX has no symmetric eigendecomposition (``aten._linalg_eigh``)
-for its Laplacian node identifiers, and the test holds the command to reporting exactly that.
+Meta-Transformer's graph modality exports with its Laplacian node identifiers as an input (``predict`` computes them:
+ONNX has no symmetric eigendecomposition).
 """
 
 from __future__ import annotations
@@ -94,11 +94,8 @@ def test_export_runs_in_onnxruntime_within_tolerance(exported, name):
 def test_every_graph_of_the_shipped_models_exports(exported, name):
     status, stdout, out = exported(name, SLOW[name])
     names = {"model"}
-    if name == "meta_transformer_tiny":
-        # Known gap: ONNX has no symmetric eigendecomposition for the graph tokenizer's Laplacian node identifiers.
-        names = set(zoo.load(name).modalities) - {"graph"}
-        assert status == 1 and re.search(r"^graph: not exported \(.*linalg_eigh", stdout, re.M), stdout
-        status = 0
+    if name == "meta_transformer_tiny":  # every modality, the graph one too (its node ids are pre-processing)
+        names = set(zoo.load(name).modalities)
         assert {p.name for p in out.iterdir()} == {f"{n}.onnx" for n in names}
     _check(status, stdout, names)
 
@@ -113,6 +110,23 @@ def test_exported_batch_and_sides_are_dynamic(exported):
     with torch.no_grad():
         expected = model(x).numpy()
     assert abs(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0] - expected).max() < ATOL
+
+
+def test_tecogan_frame_graph_takes_other_sizes(exported):
+    """TecoGAN's frame step (traced on 16x16 LR frames) runs on other batches and sides (multiples of 8, as FNet's three
+    poolings need), as PyTorch does: the
+    warp builds its sampling grid from arange (linspace would fix the sides)."""
+    _, _, out = exported("tecogan", [])
+    session = onnxruntime.InferenceSession(str(out))
+    gen = torch.Generator().manual_seed(2)
+    inputs = (torch.rand(3, 1, 3, 24, 40, generator=gen), torch.rand(3, 3, 24, 40, generator=gen), torch.rand(3, 3, 96, 160, generator=gen))
+    model = zoo.load("tecogan")
+    with torch.no_grad():
+        expected = model(*inputs)
+    expected = expected[0] if isinstance(expected, tuple) else expected
+    received = session.run(None, {i.name: t.numpy() for i, t in zip(session.get_inputs(), inputs)})[0]
+    assert received.shape == tuple(expected.shape)
+    assert abs(received - expected.numpy()).max() < ATOL
 
 
 def test_unem_graph_takes_any_number_of_classes(exported):

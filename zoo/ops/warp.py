@@ -28,12 +28,12 @@ def backward_warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     Returns:
         The warped tensor. Shape: (N, C, H, W).
     """
-    n, _, h, w = x.shape
-    gx = torch.linspace(-1.0, 1.0, w, device=x.device, dtype=x.dtype).view(1, 1, w).expand(n, h, w)
-    gy = torch.linspace(-1.0, 1.0, h, device=x.device, dtype=x.dtype).view(1, h, 1).expand(n, h, w)
-    grid = torch.stack(
-        (gx + flow[:, 0] / ((w - 1.0) / 2.0), gy + flow[:, 1] / ((h - 1.0) / 2.0)), dim=3
-    )
+    _, _, h, w = x.shape
+    # pixel positions -> align_corners coordinates, 2 p / (side - 1) - 1; arange, not linspace: linspace's step count
+    # must be a Python int, which would fix the side of an exported graph
+    cols = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, w)
+    rows = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1)
+    grid = torch.stack(((cols + flow[:, 0]) * (2.0 / (w - 1.0)) - 1.0, (rows + flow[:, 1]) * (2.0 / (h - 1.0)) - 1.0), dim=3)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 

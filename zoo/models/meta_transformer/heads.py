@@ -39,4 +39,4 @@ class ForecastHead(nn.Module):
         steps = self.norm(tokens[:, 1:])
         if steps.shape[1] != self.length:
             raise ValueError(f"forecasting: expected {self.length} input steps, received {steps.shape[1]}")
-        return self.fc(steps.flatten(1)).view(len(tokens), self.horizon, self.channels)
+        return self.fc(steps.flatten(1)).view(tokens.shape[0], self.horizon, self.channels)  # not len(): it would fix a traced batch

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from zoo.core import checks
 from zoo.core.module import ZooModule
 from zoo.models.meta_transformer.model import MetaTransformerConfig, MetaTransformerNet
-from zoo.models.meta_transformer.tokenizers import MODALITY_TOKENIZERS, encode_text
+from zoo.models.meta_transformer.tokenizers import MODALITY_TOKENIZERS, encode_text, laplacian_eigenvectors
 
 UNBATCHED_RANK = {"patch": 3, "tubelet": 4, "spectrogram": 1, "series": 2, "tabular": 1, "points": 2, "hyperspectral": 3}
 MAX_TOKENS = 4096
@@ -154,7 +154,7 @@ class MetaTransformer(ZooModule):
                 v = 8
                 ring = torch.roll(torch.eye(v), 1, 1)
                 adjacency = ((ring + ring.T) > 0).float().expand(batch_size, v, v).to(self.device)
-                out[name] = (torch.ones(batch_size, v, tok.node_features, device=self.device), adjacency)
+                out[name] = (torch.ones(batch_size, v, tok.node_features, device=self.device), adjacency, laplacian_eigenvectors(adjacency, tok.k))
             else:
                 out[name] = rand(batch_size, tok.bands, tok.patch_size, tok.patch_size)
         return out
@@ -278,7 +278,10 @@ class MetaTransformer(ZooModule):
                 f"{modality}: expected a networkx graph or (node features (N, V, F), adjacency (N, V, V)) tensors or arrays, "
                 f"received {checks.describe(graph)}"
             )
-        return graph, {"modality": modality, "batched": batched}
+        nodes, adjacency = graph
+        tok.check_edges(adjacency)  # here too: the onnxruntime backend never runs the tokenizer's own check
+        # the node identifiers are pre-processing, so that the exported graph needs no eigendecomposition
+        return (nodes, adjacency, laplacian_eigenvectors(adjacency, tok.k)), {"modality": modality, "batched": batched}
 
     def postprocess(self, y: torch.Tensor, context: dict[str, Any]) -> Any:
         """Classification: ``{"label", "probabilities"}``; regression: values; forecasting: (horizon, channels) arrays."""
@@ -295,16 +298,12 @@ class MetaTransformer(ZooModule):
     def predict(self, x: Any, modality: str | None = None) -> Any:
         """Run the model on one modality's input (see :meth:`prepare_input`); bad input raises a ValueError."""
         prepared, context = self.prepare_input(x, modality)
-        param = next(self.net.parameters())
-
-        def place(t: torch.Tensor) -> torch.Tensor:
-            return t.to(device=param.device, dtype=param.dtype if t.is_floating_point() else t.dtype)
-
-        prepared = tuple(place(t) for t in prepared) if isinstance(prepared, tuple) else place(prepared) if isinstance(prepared, torch.Tensor) else prepared
+        placed = checks.place_like(prepared, next(self.net.parameters()))
+        prepared = placed if isinstance(prepared, tuple) else placed[0]
         was_training = self.training
         self.eval()
         try:
-            y = self.net(prepared, context["modality"])
+            y = self(prepared, modality=context["modality"])  # forward: the onnxruntime backend replaces it
         finally:
             self.train(was_training)
         return self.postprocess(y, context)

@@ -46,9 +46,10 @@ class _WithClassToken(nn.Module):
         nn.init.trunc_normal_(self.cls_token, std=0.02)
 
     def prepend(self, tokens: torch.Tensor, padding: torch.Tensor | None = None):
-        tokens = torch.cat([self.cls_token.expand(len(tokens), -1, -1), tokens], dim=1)
+        # shape[0], not len(): len() must return an int, which fixes the batch of a traced graph
+        tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
         if padding is not None:
-            padding = torch.cat([padding.new_zeros(len(padding), 1), padding], dim=1)
+            padding = torch.cat([padding.new_zeros(padding.shape[0], 1), padding], dim=1)
         return tokens, padding
 
 
@@ -257,7 +258,7 @@ class PointCloudTokenizer(_WithClassToken):
         checks.check_shape(points, ["N", "P", "3"], "point cloud")
         if points.shape[1] < self.group_size:
             raise ValueError(f"point cloud: expected at least {self.group_size} points, received {checks.describe(points)}")
-        rows = torch.arange(len(points), device=points.device)[:, None]
+        rows = torch.arange(points.shape[0], device=points.device)[:, None]  # not len(): it would fix a traced batch
         centres = points[rows, farthest_point_sample(points, self.groups)]
         neighbours = torch.cdist(centres, points).topk(self.group_size, largest=False).indices
         local = points[rows[..., None], neighbours] - centres[:, :, None]
@@ -294,17 +295,20 @@ class GraphTokenizer(_WithClassToken):
         self.type_embed = nn.Embedding(2, dim)
 
     def forward(self, graph):
-        if not (isinstance(graph, (tuple, list)) and len(graph) == 2):
-            raise ValueError(f"graph: expected (node features (N, V, F), adjacency (N, V, V)), received {checks.describe(graph)}")
-        nodes, adjacency = graph
+        """Tokens of ``(nodes, adjacency)``, or of ``(nodes, adjacency, node_ids)`` with the node identifiers computed
+        beforehand (:func:`laplacian_eigenvectors`, (N, V, k)): then the graph traces without an eigendecomposition,
+        which ONNX lacks, and ``predict`` computes them in its pre-processing."""
+        if not (isinstance(graph, (tuple, list)) and len(graph) in (2, 3)):
+            raise ValueError(f"graph: expected (node features (N, V, F), adjacency (N, V, V)[, node ids (N, V, k)]), received {checks.describe(graph)}")
+        nodes, adjacency = graph[:2]
         checks.check_shape(nodes, ["N", "V", str(self.node_features)], "graph node features")
         checks.check_shape(adjacency, ["N", str(nodes.shape[1]), str(nodes.shape[1])], "graph adjacency")
+        if len(graph) == 3:
+            checks.check_shape(graph[2], ["N", str(nodes.shape[1]), str(self.k)], "graph node ids")
         upper = torch.triu(adjacency > 0, diagonal=1)
         if not torch.compiler.is_compiling():  # a traced graph (torch.export, ONNX) keeps the first max_edges edges
-            counts = upper.flatten(1).sum(1)
-            if int(counts.max()) > self.max_edges:
-                raise ValueError(f"graph: expected at most {self.max_edges} edges per graph, received {int(counts.max())}")
-        ids = laplacian_eigenvectors(adjacency.float(), self.k).to(nodes.dtype)
+            self.check_edges(adjacency)
+        ids = (graph[2] if len(graph) == 3 else laplacian_eigenvectors(adjacency.float(), self.k)).to(nodes.dtype)
         if self.training:
             ids = ids * torch.randint(0, 2, (len(ids), 1, self.k), device=ids.device).mul(2).sub(1)
         node_tokens = self.node_proj(nodes) + self.id_proj(torch.cat([ids, ids], -1)) + self.type_embed.weight[0]
@@ -315,6 +319,12 @@ class GraphTokenizer(_WithClassToken):
         edge_padding = ~real
         node_padding = ~(adjacency.sum(-1) > 0) & ~(nodes.abs().sum(-1) > 0)
         return self.prepend(torch.cat([node_tokens, edge_tokens], 1), torch.cat([node_padding, edge_padding], 1))
+
+    def check_edges(self, adjacency: torch.Tensor) -> None:
+        """Refuse graphs with more than ``max_edges`` edges (the tokens an exported graph has room for)."""
+        counts = torch.triu(adjacency > 0, diagonal=1).flatten(1).sum(1)
+        if len(counts) and int(counts.max()) > self.max_edges:
+            raise ValueError(f"graph: expected at most {self.max_edges} edges per graph, received {int(counts.max())}")
 
     def _edge_slots(self, upper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The ``max_edges`` edge slots of each graph without data-dependent sizes (so that it traces): the edges in
@@ -330,11 +340,14 @@ class GraphTokenizer(_WithClassToken):
         side = upper.shape[-1]
         cells = torch.arange(side * side, device=upper.device)
         order = torch.where(upper.flatten(1), cells, cells + side * side)  # edges first, both groups row-major
-        order = F.pad(order, (0, self.max_edges), value=2 * side * side)  # at least max_edges candidates
+        # at least max_edges candidates; a constant fill above every cell index (2V² < 2^40 for V < 2^19 nodes), as a
+        # fill computed from V would fix the traced size
+        order = F.pad(order, (0, self.max_edges), value=2**40)
         slots = order.topk(self.max_edges, dim=1, largest=False).values
         real = slots < side * side
         slots = torch.where(real, slots, torch.zeros_like(slots))
-        return slots // side, slots % side, real
+        rows = torch.div(slots, side, rounding_mode="floor")
+        return rows, slots - rows * side, real  # not ``%``: the ONNX exporter cannot translate a remainder by a symbolic size
 
 
 class HyperspectralTokenizer(_WithClassToken):
