@@ -324,7 +324,7 @@ def _looks_like_image(result) -> bool:
 def _predict_many(args: argparse.Namespace, own_suffixes: tuple[str, ...]) -> int:
     """Run the model over every file of a folder or glob, one output per input in ``-o OUT_DIR`` (``<stem><suffix>``),
     with a progress bar on a terminal (none with --quiet or when stderr is not a terminal)."""
-    from tqdm.auto import tqdm
+    from zoo.core.progress import progress
 
     files = _many_inputs(args.input)
     out_dir = Path(args.output)
@@ -336,7 +336,7 @@ def _predict_many(args: argparse.Namespace, own_suffixes: tuple[str, ...]) -> in
     out_dir.mkdir(parents=True, exist_ok=True)
     model, options = _load(args, light=True), _predict_options(args)
     _check_predict_options(args, model, options, has_input=True)
-    for path in tqdm(files, desc=f"{args.name}", unit="file", disable=args.quiet or not sys.stderr.isatty()):
+    for path in progress(files, args.name, unit="file"):
         try:
             if suffix in own_suffixes:
                 model.predict_to_file(str(path), out_dir / f"{path.stem}{suffix}", **options)
@@ -377,6 +377,8 @@ def _check_predict_options(args: argparse.Namespace, model, options: dict[str, s
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    if args.quiet:
+        os.environ["ZOO_QUIET"] = "1"  # every bar of this run, the model's own (video frames) included
     from zoo.core.files import VIDEO_SUFFIXES
     from zoo.registry import get_spec, resolve_class
 

@@ -21,9 +21,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from zoo.core.progress import progress
 
-def _batches(loader: DataLoader, device: torch.device):
-    for batch in loader:
+
+def _batches(loader: DataLoader, device: torch.device, desc: str = "importances"):
+    for batch in progress(loader, desc, unit="batch"):
         yield batch[0].to(device), batch[1].to(device)
 
 
@@ -50,7 +52,7 @@ def squared_gradients(
     """
     params, device, total = _accumulators(model)
     batches = 0
-    for x, y in _batches(loader, device):
+    for x, y in _batches(loader, device, "squared gradients"):
         grads = torch.autograd.grad(loss_fn(model(x), y), list(params.values()), allow_unused=True)
         for (n, _), g in zip(params.items(), grads):
             if g is not None:
@@ -64,7 +66,7 @@ def expected_fisher_loop(model: nn.Module, loader: DataLoader, num_classes: int)
     weighted by the batch-mean probability of ``y``."""
     params, device, total = _accumulators(model)
     batches = 0
-    for x, _ in _batches(loader, device):
+    for x, _ in _batches(loader, device, "Fisher diagonal"):
         logits = model(x)
         probs = logits.detach().softmax(1).mean(0)
         for c in range(num_classes):
@@ -83,7 +85,7 @@ def expected_fisher(model: nn.Module, loader: DataLoader, num_classes: int) -> d
     params, device, total = _accumulators(model)
     eye = torch.eye(num_classes, device=device)
     batches = 0
-    for x, _ in _batches(loader, device):
+    for x, _ in _batches(loader, device, "Fisher diagonal"):
         logits = model(x)
         probs = logits.detach().softmax(1)
         grad_logits = (probs[None] - eye[:, None, :]) / len(x)  # (C, N, C): d CE(logits, c) / d logits

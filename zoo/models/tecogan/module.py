@@ -272,16 +272,12 @@ class TecoGAN(AdversarialModule):
 
     def predict_to_file(self, x: Any, output: str | Path) -> Path:
         """Upscale ``x`` (see :meth:`stream`) into the video file ``output`` (H.264), streaming frame by frame."""
+        from zoo.core.progress import progress
         from zoo.data.video import video_fps, write_video
-
-        import sys
-
-        from tqdm.auto import tqdm
 
         fps = video_fps(x) if isinstance(x, (str, Path)) and Path(x).is_file() else 25.0
         frames = (self.postprocess(f[None], {"kind": "numpy"})[0] for f in self.stream(x))
-        # a bar on a terminal only: piped or logged output stays clean
-        frames = tqdm(frames, desc=f"{type(self).__name__} x{self.config.scale}", unit="frame", disable=not sys.stderr.isatty())
+        frames = progress(frames, f"{type(self).__name__} x{self.config.scale}", unit="frame")  # a bar on a terminal only
         if write_video(output, frames, fps) == 0:
             raise ValueError(f"video: expected at least one frame, received none from {str(x) if isinstance(x, (str, Path)) else checks.describe(x)!r}")
         return Path(output)
