@@ -237,7 +237,9 @@ class S3T(nn.Module):
         """Split ``dataset`` into shards and slices (seeded) and train every shard."""
         self.dataset = dataset
         order = np.random.default_rng(self.seed).permutation(len(dataset))
-        self.members = [np.sort(part) for part in np.array_split(order, self.shards)]
+        # shards and slices are random subsets: the members keep the permuted order (sorting them would make each
+        # slice a contiguous index range, i.e. a few classes of a dataset stored class by class)
+        self.members = list(np.array_split(order, self.shards))
         self.orders, self.live = [[] for _ in range(self.shards)], [[] for _ in range(self.shards)]
         self.checkpoints, self.trained_on = [{} for _ in range(self.shards)], [{} for _ in range(self.shards)]
         self.slice_of, self.deleted, self.retrains = {}, set(), 0
