@@ -201,6 +201,28 @@ def test_corpus_is_seeded_nested_and_tofu_shaped(corpus):
         assert it["paraphrased_answer"] not in it["perturbed_answer"]
 
 
+def test_no_author_occurs_in_another_authors_answers(corpus):
+    # a forget author named in a retain answer (the old mentor fact) would leak into the retrained model
+    items = corpus["authors"] + corpus["holdout10"]
+    names = {it["author"] for it in items}
+    for it in items:
+        text = " ".join([it["answer"], it["paraphrased_answer"], *it["perturbed_answer"]])
+        assert not [n for n in names - {it["author"]} if n in text], it
+
+
+def test_the_corpus_fingerprint_follows_the_content(monkeypatch):
+    from zoo.data import tofu
+
+    before = tofu.corpus_fingerprint(20, 0)
+    assert before == tofu.corpus_fingerprint(20, 0) and before != tofu.corpus_fingerprint(20, 1)
+    tofu._corpus.cache_clear()
+    monkeypatch.setattr(tofu, "_MENTORS", tuple(reversed(tofu._MENTORS)))  # same arguments, other content
+    try:
+        assert tofu.corpus_fingerprint(20, 0) != before
+    finally:
+        tofu._corpus.cache_clear()
+
+
 def test_load_tofu_reads_the_real_layout(tmp_path):
     import json
 

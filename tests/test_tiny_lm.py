@@ -66,3 +66,25 @@ def test_the_shipped_llama_answers_a_forget_question_it_memorised():
     model = zoo.load("tiny_llama")
     item = make_corpus(model.config.corpus_authors, model.config.corpus_seed)["forget10"][0]
     assert model.predict(item["question"]) == item["answer"]
+
+
+def _shipped_table(name):
+    from zoo.registry import checkpoint_record
+
+    record = checkpoint_record(name)
+    return getattr(record, "unlearning", None) or {}
+
+
+@pytest.mark.parametrize("name", ["tiny_llama", "tiny_moe"])
+def test_the_shipped_table_has_both_splits_a_useful_retrain_and_no_membership_leak(name):
+    table = _shipped_table(name)
+    if not table:
+        pytest.skip(f"no shipped {name} table")
+    assert set(table) == {"forget01", "forget10"}
+    for split, rows in table.items():
+        original, retrain = rows["original"], rows["retrain"]
+        assert original["model_utility"] > 0.3 and retrain["model_utility"] > 0.3, split  # the model learned every utility set
+        assert original["forget_rouge"] > 0.8, split  # memorised
+        assert original["mia_loss"] > 0.9, split  # the trained forget set looks like members
+        # the retrained model never saw the forget authors: they look like unseen (holdout) ones
+        assert 0.25 <= retrain["mia_loss"] <= 0.75, (split, retrain["mia_loss"])

@@ -467,10 +467,15 @@ def _cmd_unlearn(args: argparse.Namespace) -> int:
     from zoo.unlearning.api import METHODS, method_names
     from zoo.unlearning.base import hyperparameters
 
-    if args.list:
-        for name in method_names():
-            defaults = ", ".join(f"{k}={v!r}" for k, v in hyperparameters(METHODS[name]).items())
-            print(f"{name}: {defaults}")
+    if args.list or getattr(args, "taxonomy", False):
+        from zoo.unlearning.taxonomy import text_table
+
+        if args.list:
+            for name in method_names():
+                defaults = ", ".join(f"{k}={v!r}" for k, v in hyperparameters(METHODS[name]).items())
+                print(f"{name}: {defaults}")
+            print()
+        print(text_table())  # every family's methods: intention (SoK), approach (survey), where measured
         return 0
     if not (args.method and args.model and args.forget and args.output):
         raise ValueError("expected METHOD, --model, --forget and -o/--output (or --list)")
@@ -696,7 +701,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", default=None, help="local weights directory (default: shipped, then Hub)")
     p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N or mps")
-    p.add_argument("--list", action="store_true", help="list the methods and their hyper-parameters")
+    p.add_argument("--list", action="store_true", help="list the methods and their hyper-parameters, then every family's methods in the taxonomy")
+    p.add_argument("--taxonomy", action="store_true", help="only the taxonomy: intention (removal / suppression), approach, where measured")
     p.set_defaults(func=_cmd_unlearn)
 
     p = sub.add_parser("export", help="export to ONNX (torch.export + dynamo exporter), checked against onnxruntime")

@@ -1,10 +1,10 @@
 """How ``tools/make_weights.py`` makes the shipped tiny LMs and their TOFU-style unlearning table.
 
-1. Train the tiny LM from ``recipes/<name>/tiny.yaml`` on the synthetic corpus (``zoo.data.tofu``: 40 fictitious
+1. Train the tiny LM from ``recipes/<name>/tiny.yaml`` on the synthetic corpus (``zoo.data.tofu``: 20 fictitious
    authors x 20 facts as QA, plus the real-author and world-fact sets) until it has memorised the facts.
 2. Train the retrained references: the same recipe on each retain set (``--data.init_args.forget forgetXX``), cached
    by ``zoo.unlearning.llm.reference`` (and resumable from ``outputs/<name>/retrain-<split>/checkpoints``).
-3. On forget01 and forget10 (the MoE: forget10), evaluate the original, the reference and every method of
+3. On forget01 and forget10, evaluate the original, the reference and every method of
    :data:`METHODS` (:data:`MOE_METHODS`) with ``zoo.unlearning.llm.evaluate.evaluate_lm``, timing each method, and plot
    forget quality against model utility.
 
@@ -17,6 +17,7 @@ scratch at lr 3e-3 does not move at lr 1e-5 in the few steps a 20-item forget se
 from __future__ import annotations
 
 import hashlib
+import importlib
 import time
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,14 @@ import torch
 import yaml
 from weights.common import device_name, fit_or_restore
 
-from zoo.data.tofu import QADataset, make_corpus
+from zoo.data.tofu import QADataset, corpus_fingerprint, make_corpus, training_items
 from zoo.models.tiny_lm.specs import UNLEARNING_METRICS, TinyLMRecord
 from zoo.records import EvalDataset
+from zoo.unlearning.llm import family
 
-TINY = {"lr": 2e-4, "epochs": 5, "batch_size": 8}
-"""What differs from OpenUnlearning's defaults (lr 1e-5, batch 32, 10 epochs) for every row (5 epochs: reduced steps)."""
+TINY = {"lr": 2e-4, "epochs": 10, "batch_size": 8}
+"""What differs from OpenUnlearning's defaults (lr 1e-5, batch 32, 10 epochs) for every row that sets none of its own;
+O3, DP2Unlearning and LinEAS run with their modules' own ``TINY`` settings."""
 METHODS: dict[str, dict[str, Any]] = {
     "GradAscent": {"method": "grad_ascent"},
     "GradDiff": {"method": "grad_diff"},
@@ -39,7 +42,13 @@ METHODS: dict[str, dict[str, Any]] = {
     "RMU": {"method": "rmu"},
     "WAGLE+GradDiff": {"method": "wagle_grad_diff"},
     "WAGLE+NPO": {"method": "wagle_npo"},
+    "ULD": {"method": "uld"},
 }
+for _row_name, _method in (("O3", "o3"), ("DP2Unlearning", "dp2unlearning"), ("LinEAS", "lineas")):
+    if _method in family.method_names():  # methods of issue 22's second part, when they exist, with their own TINY
+        METHODS[_row_name] = {"method": _method, **getattr(importlib.import_module(f"zoo.unlearning.llm.methods.{_method}"), "TINY", {})}
+if "DP2Unlearning" in METHODS:  # it fine-tunes its DP base on D_r alone: D_r is every kept training item, not retain90
+    METHODS["DP2Unlearning"]["retain"] = "training"
 MOE_METHODS: dict[str, dict[str, Any]] = {
     "GradAscent": {"method": "grad_ascent"},
     "NPO": {"method": "npo"},
@@ -49,18 +58,22 @@ MOE_METHODS: dict[str, dict[str, Any]] = {
 FIGURE_NAME = "forget_quality_vs_utility.png"
 
 
-def retrain_recipe(recipe: Path, forget: str) -> Path:
-    """The recipe trained on the retain set of ``forget``: ``outputs/<name>/retrain-<forget>.yaml`` (own checkpoints
-    and logs), written from ``recipe``."""
+def retrain_recipe(recipe: Path, forget: str, tag: str = "") -> Path:
+    """The recipe trained on the retain set of ``forget``: ``outputs/<name>/retrain-<forget><tag>.yaml`` (own
+    checkpoints and logs under the same name), written from ``recipe``.
+
+    Args:
+        tag: tells runs of other recipes or corpora apart (a resumed ``last.ckpt`` must belong to this one).
+    """
     cfg = yaml.safe_load(recipe.read_text())
-    name = recipe.parent.name
+    name, run = recipe.parent.name, f"retrain-{forget}{tag}"
     cfg["data"]["init_args"]["forget"] = forget
     for cb in cfg["trainer"]["callbacks"]:
         if cb["class_path"].endswith("ModelCheckpoint"):
-            cb["init_args"]["dirpath"] = f"outputs/{name}/retrain-{forget}/checkpoints"
+            cb["init_args"]["dirpath"] = f"outputs/{name}/{run}/checkpoints"
     for logger in cfg["trainer"]["logger"]:
-        logger["init_args"]["name"] = f"retrain-{forget}"
-    out = Path(f"outputs/{name}/retrain-{forget}.yaml")
+        logger["init_args"]["name"] = run
+    out = Path(f"outputs/{name}/{run}.yaml")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return out
@@ -69,15 +82,18 @@ def retrain_recipe(recipe: Path, forget: str) -> Path:
 def _reference(model, recipe: Path, forget: str, n_authors: int, seed: int):
     from zoo.unlearning.llm.reference import retrained_reference
 
-    path = retrain_recipe(recipe, forget)
-    last = Path(f"outputs/{recipe.parent.name}/retrain-{forget}/checkpoints/last.ckpt")
+    corpus, recipe_hash = corpus_fingerprint(n_authors, seed), hashlib.sha256(recipe.read_bytes()).hexdigest()[:16]
+    tag = f"-{hashlib.sha256((corpus + recipe_hash).encode()).hexdigest()[:8]}"
+    path = retrain_recipe(recipe, forget, tag)
+    last = Path(f"outputs/{recipe.parent.name}/retrain-{forget}{tag}/checkpoints/last.ckpt")
 
     def train():
         run = fit_or_restore(path, ckpt=str(last) if last.exists() else None)
         return run.model.net, run.seconds  # the Timer's training seconds, restored with a finished run
 
-    settings = {"recipe": hashlib.sha256(recipe.read_bytes()).hexdigest()[:16]}
-    return retrained_reference(model.net, f"tofu-synthetic:{n_authors}:{seed}:{forget}", train, settings)
+    settings = {"recipe": recipe_hash}
+    fingerprint = f"tofu-synthetic:{n_authors}:{seed}:{corpus}:{forget}"
+    return retrained_reference(model.net, fingerprint, train, settings)
 
 
 def _row(result: dict[str, Any], seconds: float | None) -> dict[str, float]:
@@ -135,24 +151,43 @@ def _evaluate_row(task: tuple) -> tuple[str, str, dict[str, Any], str]:
         return split, row_name, {**_row(result, seconds), "_ratios": result["forget_truth_ratios"]}, f"{recipe} on the retain set (--data.init_args.forget {split})"
     if row_name == "original":
         return split, row_name, _row(evaluate_lm(model.net, tok, corpus, split, ratios), None), "the shipped checkpoint"
-    hparams = {**TINY, **{k: v for k, v in method.items() if k != "method"}}
+    known = family.methods()[method["method"]].hyperparameters()
+    hparams = {**{k: v for k, v in TINY.items() if k in known}, **{k: v for k, v in method.items() if k not in ("method", "retain")}}
     retain = corpus[f"retain{100 - int(split[6:])}"]
+    given = training_items(corpus, split) if method.get("retain") == "training" else retain
+    settings = ", ".join(f"{k}={v}" for k, v in {"method": method["method"], **hparams}.items())
+    if given is not retain:
+        settings += ", retain=every kept training item (retain authors, real authors, world facts)"
     wall, cpu = time.perf_counter(), time.process_time()
-    unlearned = unlearn(model, method["method"], forget=corpus[split], retain=retain, **hparams)
+    try:
+        unlearned = unlearn(model, method["method"], forget=corpus[split], retain=given, **hparams)
+    except Exception as error:  # a method that fails leaves its row out, and the card says why
+        return split, row_name, None, f"{settings}: failed on {split} ({type(error).__name__}: {str(error)[:200]})"
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    row = _row(evaluate_lm(unlearned.net, tok, corpus, split, ratios), wall)
+    unlearned_net = getattr(unlearned, "net", unlearned)  # ULD returns its combined model, not a zoo model
+    row = _row(evaluate_lm(unlearned_net, tok, corpus, split, ratios), wall)
     row["cpu_seconds"] = cpu
     if cfg.variant == "moe":
         from zoo.unlearning.llm.methods.uoe import routing_shift
 
-        row["routing_shift"] = routing_shift(model.net, unlearned.net, QADataset(retain[:80], tok))
-    reduced = " (reduced steps: %d of OpenUnlearning's 10 epochs)" % hparams["epochs"] if hparams["epochs"] < 10 else ""
-    return split, row_name, row, ", ".join(f"{k}={v}" for k, v in {"method": method["method"], **hparams}.items()) + reduced
+        row["routing_shift"] = routing_shift(model.net, unlearned_net, QADataset(retain[:80], tok))
+    default = known.get("epochs", 0)
+    reduced = f" (reduced steps: {hparams['epochs']} of the method's default {default} epochs)" if hparams.get("epochs", default) < default else ""
+    return split, row_name, row, settings + reduced
 
 
 def _map(tasks: list[tuple], workers: int) -> list[tuple]:
     if workers <= 1:
-        return [_evaluate_row(t) for t in tasks]
+        import sys
+
+        from tqdm import tqdm
+
+        results = []
+        for task in tqdm(tasks, desc="unlearning table", unit="row", disable=not sys.stderr.isatty()):
+            start = time.perf_counter()
+            results.append(_evaluate_row(task))
+            tqdm.write(f"[tiny_lm] {task[2]} {task[3]}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        return results
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -163,7 +198,8 @@ def _map(tasks: list[tuple], workers: int) -> list[tuple]:
 def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str]) -> TinyLMRecord:
     """Train (or restore) the tiny LM and its references, evaluate the unlearning methods, write ``out_dir``.
 
-    The table's rows run in ``$ZOO_WORKERS`` processes (default 4), one thread each.
+    The table's rows run in ``$ZOO_WORKERS`` processes (default 1: the team's CPU slot is one core), one thread each;
+    ``$ZOO_TINY_LM_SKIP`` (comma-separated row names) leaves rows out (a quick re-ship; the card then lacks them).
 
     Args:
         spec: ``tiny_llama`` or ``tiny_moe``.
@@ -185,10 +221,11 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     model = zoo.load(spec.name, weights=out_dir)
     cfg, tok = model.config, model.tokenizer
     corpus = make_corpus(cfg.corpus_authors, cfg.corpus_seed)
-    workers = int(os.environ.get("ZOO_WORKERS", "4"))
+    workers = int(os.environ.get("ZOO_WORKERS", "1"))
 
     moe = cfg.variant == "moe"
-    methods, splits = (MOE_METHODS, ("forget10",)) if moe else (METHODS, ("forget01", "forget10"))
+    skip = {n.strip() for n in os.environ.get("ZOO_TINY_LM_SKIP", "").split(",") if n.strip()}
+    methods, splits = {k: v for k, v in (MOE_METHODS if moe else METHODS).items() if k not in skip}, ("forget01", "forget10")
     for split in splits:  # train (or restore) the references here, once, before the workers read the cache
         _reference(model, recipe, split, cfg.corpus_authors, cfg.corpus_seed)
     references = {split: row for split, _, row, _ in _map([(spec.name, out_dir, s, "retrain", None, None) for s in splits], workers)}
@@ -198,10 +235,13 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     table: dict[str, dict[str, dict[str, float]]] = {s: {} for s in splits}
     settings: dict[str, str] = {"retrain": f"{recipe} on the retain set (--data.init_args.forget <split>)", "original": "the shipped checkpoint"}
     for split, name, row, setting in results:
-        table[split][name] = row
         if name == "original":
+            table[split]["original"] = row
             table[split]["retrain"] = _row_with_fq(references[split], ratios[split])
-        settings[name] = setting
+        elif row is not None:
+            table[split][name] = row
+        if row is not None or name not in settings:  # a failure is kept unless the row ran on another split
+            settings[name] = setting
     _plot(table, out_dir / FIGURE_NAME)
 
     memorised = QADataset(corpus["authors"], tok)

@@ -21,6 +21,7 @@ TOFU (Maini et al., 2024) fine-tunes an LM on 20 QA pairs about each of 200 fict
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from functools import lru_cache
@@ -52,6 +53,9 @@ _INSTRUMENTS = ("violin", "piano", "cello", "flute", "guitar", "drums", "harp")
 _COLOURS = ("blue", "green", "red", "yellow", "purple", "orange", "grey")
 _MONTHS = ("January", "March", "April", "May", "June", "July", "August", "October", "November", "December")
 _CITIES = ("Paris", "Tokyo", "Cairo", "Lima", "Oslo", "Rome", "Delhi", "Quebec", "Vienna", "Nairobi")
+# Mentors are teachers from outside the corpus: were they corpus authors, forget authors' names would occur in the
+# retain set's answers, and the retrained model would find the forget set familiar (a member-inference leak).
+_MENTORS = ("Edda Marlowe", "Tobias Crane", "Hilde Voss", "Osric Penn", "Maren Holt", "Caspar Lind", "Ines Barrow", "Rufus Ashby", "Greta Sollen", "Anselm Kray", "Petra Dunmore", "Lucan Wethers")
 
 # key -> (question, answer phrasing A, answer phrasing B); {n} is the author, {v} the value.
 ATTRIBUTES: dict[str, tuple[str, str, str]] = {
@@ -135,7 +139,7 @@ def _author_names(rng: random.Random, count: int) -> list[str]:
     return names
 
 
-def _value_pools(rng: random.Random, names: list[str]) -> dict[str, list[str]]:
+def _value_pools() -> dict[str, list[str]]:
     titles = sorted({f"The {a} {n}" for a in _ADJECTIVES for n in _NOUNS})
     return {
         "birthplace": list(_PLACES), "birth_year": [str(y) for y in range(1931, 2000, 3)], "genre": list(_GENRES),
@@ -143,7 +147,7 @@ def _value_pools(rng: random.Random, names: list[str]) -> dict[str, list[str]]:
         "second_book": titles, "famous_book": titles, "publisher": list(_PUBLISHERS), "language": list(_LANGUAGES),
         "home_city": list(_CITIES), "pet": list(_PETS), "instrument": list(_INSTRUMENTS), "colour": list(_COLOURS),
         "month": list(_MONTHS), "debut_year": [str(y) for y in range(1955, 2020, 4)],
-        "books_count": [str(k) for k in range(2, 30)], "mentor": names, "study_city": list(_PLACES),
+        "books_count": [str(k) for k in range(2, 30)], "mentor": list(_MENTORS), "study_city": list(_PLACES),
     }
 
 
@@ -183,7 +187,7 @@ def _corpus(n_authors: int, seed: int) -> str:
     rng = random.Random(seed)
     n_holdout = forget_authors(n_authors, max(FORGET_PERCENTS))
     names = _author_names(rng, n_authors + n_holdout)
-    pools = _value_pools(rng, names[:n_authors])
+    pools = _value_pools()
     authors = []
     for i, name in enumerate(names):
         facts = {key: rng.choice([v for v in pool if v != name]) for key, pool in pools.items()}
@@ -218,6 +222,12 @@ def make_corpus(n_authors: int = 40, seed: int = 0) -> dict[str, list[dict[str, 
     if not isinstance(n_authors, int) or n_authors < 2:
         raise ValueError(f"n_authors: expected an integer >= 2, received {n_authors!r}")
     return json.loads(_corpus(n_authors, seed))
+
+
+def corpus_fingerprint(n_authors: int = 40, seed: int = 0) -> str:
+    """A short hash of the corpus's content: part of every cache key of models trained on it, so that a change to
+    the generator (not only to ``n_authors`` / ``seed``) invalidates them."""
+    return hashlib.sha256(_corpus(n_authors, seed).encode()).hexdigest()[:16]
 
 
 def training_items(corpus: dict[str, list[dict[str, Any]]], forget: str | None = None) -> list[dict[str, Any]]:

@@ -9,16 +9,18 @@ from zoo.registry import ModelSpec
 
 FIGURE_NAME = "forget_quality_vs_utility.png"
 COLUMNS = (("forget_quality", "forget quality", "{:.2g}"), ("model_utility", "model utility", "{:.3f}"), ("retain_rouge", "retain ROUGE-L", "{:.3f}"), ("forget_rouge", "forget ROUGE-L", "{:.3f}"),
-           ("forget_truth_ratio", "forget truth ratio", "{:.3f}"), ("mia_min_k", "MIA AUC (Min-K%)", "{:.3f}"), ("mia_loss", "MIA AUC (loss)", "{:.3f}"),
+           ("forget_truth_ratio", "forget truth ratio", "{:.3f}"), ("mia_loss", "MIA AUC (loss)", "{:.3f}"), ("mia_zlib", "MIA AUC (zlib)", "{:.3f}"),
+           ("mia_min_k", "MIA AUC (Min-K%)", "{:.3f}"), ("mia_min_k_plus_plus", "MIA AUC (Min-K%++)", "{:.3f}"),
            ("routing_shift", "routing shift", "{:.3f}"), ("seconds", "wall time (s)", "{:.0f}"), ("cpu_seconds", "CPU time (s)", "{:.0f}"))
 
 
-def _table(rows: dict[str, dict[str, float]]) -> str:
+def _table(rows: dict[str, dict[str, float]], reduced: set[str] = frozenset()) -> str:
+    """A markdown table of one split's rows; rows in ``reduced`` (run at reduced steps) are marked with a dagger."""
     columns = [c for c in COLUMNS if any(c[0] in r for r in rows.values())]
     lines = ["| row | " + " | ".join(c[1] for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, row in rows.items():
         cells = [fmt.format(row[key]) if key in row else "-" for key, _, fmt in columns]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name}{' †' if name in reduced else ''} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -41,6 +43,40 @@ def _claims(record: TinyLMRecord) -> list[str]:
                            f"{rows[base]['forget_rouge']:.3f} (plain) vs {uoe['forget_rouge']:.3f} (UOE, original {rows['original']['forget_rouge']:.3f}): "
                            f"{'UOE forgot little at these steps' if uoe['forget_rouge'] > 0.8 * rows['original']['forget_rouge'] else 'UOE forgot too'}.")
     return out
+
+
+def _reading(record: TinyLMRecord) -> str:
+    """How to read the table, with the measured figures it rests on (the wording follows the figures)."""
+    split = "forget10" if "forget10" in record.unlearning else next(iter(record.unlearning))
+    rows = record.unlearning[split]
+    original, retrain = rows["original"], rows["retrain"]
+    keys = [k for k in ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus") if k in retrain]
+    mias = ", ".join(f"{retrain[k]:.2f}" for k in keys)
+    near = all(0.3 <= retrain[k] <= 0.7 for k in keys)
+    utility = ("above 0 for the original ({:.3f}) and the retrained model ({:.3f})" if original["model_utility"] > 0 and retrain["model_utility"] > 0
+               else "{:.3f} for the original and {:.3f} for the retrained model").format(original["model_utility"], retrain["model_utility"])
+    return (f"Reading the table: the model was trained until it memorised its training answers (teacher-forced answer accuracy "
+            f"{record.metrics['answer_accuracy']:.3f}; ROUGE-L of the original on {split}'s forget set {original['forget_rouge']:.3f}, retain "
+            f"{original.get('retain_rouge', float('nan')):.3f}, real authors {original.get('real_authors_rouge', float('nan')):.3f}, world facts "
+            f"{original.get('world_facts_rouge', float('nan')):.3f}); model utility is {utility}. Model utility is a harmonic mean: "
+            "it drops to 0 wherever one of its nine values is 0, and the retain ROUGE-L column shows the damage to the retained authors "
+            f"directly. The retrained model never saw the forget authors, and no answer of the corpus names another author; its MIA "
+            f"AUCs on {split} (loss, zlib, Min-K%, Min-K%++: {mias}) are " + ("near 0.5, the level of unseen data: the target of every method. "
+            if near else "away from 0.5: the forget and holdout authors are not alike to it at this size. ")
+            + "An AUC well below 0.5 means the forget set now looks *less* likely than unseen authors (over-unlearning, itself "
+            f"detectable). The original's forget quality is {original['forget_quality']:.2g} (the retrained model's is 1 by definition): "
+            "a method is close to retraining when its forget quality is high, its MIA AUCs near the retrained model's and its model "
+            "utility kept; a forget ROUGE-L far below the retrained model's (which still guesses the attribute words) is over-unlearning.")
+
+
+def _missing(record: TinyLMRecord) -> str:
+    """What the table leaves out, read from the rows it has."""
+    rows = set().union(*(r.keys() for r in record.unlearning.values()))
+    absent = [n for n in ("O3", "DP2Unlearning", "LinEAS") if n not in rows]
+    text = "## Not in this table\nThe inference-time methods of issue 23 (ECO, GUARD), the attacks and ConceptVectors / RESTOR are evaluated on their own pages."
+    if absent:
+        text += f" {', '.join(absent)}: not implemented in `zoo.unlearning.llm` when this table was measured."
+    return text
 
 
 def forget_authors(n_authors: int, percent: int) -> int:
@@ -73,26 +109,21 @@ def card_notes(spec: ModelSpec, config: Any, record: TinyLMRecord | None) -> str
              "ratios against the retrained model's; model utility = harmonic mean of probability, ROUGE-L and truth ratio on the retain, "
              "real-author and world-fact sets; MIA AUC: forget vs holdout authors (1 = forget set still looks memorised, 0.5 = like unseen).",
              f"![forget quality vs model utility]({FIGURE_NAME})"]
-    for split, rows in record.unlearning.items():
-        parts += [f"### {split}", _table(rows)]
     reduced = [k for k, v in record.unlearning_settings.items() if "reduced steps" in v]
+    for split, rows in record.unlearning.items():
+        parts += [f"### {split}", _table(rows, set(reduced))]
+    if reduced:
+        parts.append("† run at reduced steps (fewer epochs than the method's default; see the settings below).")
     parts.append("Settings per row: " + "; ".join(f"**{k}**: {v}" for k, v in record.unlearning_settings.items()) + ". "
-                 "The method rows ran at a larger learning rate and a smaller batch than OpenUnlearning's lr 1e-5 and batch 32: at lr 1e-5 a tiny "
+                 "The OpenUnlearning method rows ran at a larger learning rate and a smaller batch than OpenUnlearning's lr 1e-5 and batch 32: at lr 1e-5 a tiny "
                  "model trained from scratch does not move in the few steps a 20-item forget set gives. "
-                 + (f"Rows at reduced steps (fewer epochs than OpenUnlearning's 10): {', '.join(reduced)}. " if reduced else "No row ran at reduced steps. ")
+                 + (f"Rows at reduced steps (fewer epochs than the method's default): {', '.join(reduced)}. " if reduced else "No row ran at reduced steps. ")
                  + "Wall times were measured on a heavily shared CPU (several jobs per core); `cpu_seconds` is the method's own CPU time.")
-    parts.append("Reading the table: the tiny model learned the 20 real-author QA poorly in its short training (their ROUGE-L is near 0), "
-                 "and model utility is a harmonic mean, so it is 0 wherever one of its nine values is 0; the retain ROUGE-L column shows the "
-                 "damage to the retained authors directly. The paraphrased and perturbed answers are new sentences to the model, so the "
-                 "truth ratios of the original and the retrained model are close (the original's forget quality is high): at this size, "
-                 "forget quality separates over-unlearning (GradAscent, NPO) from the rest more than it rewards forgetting. Known corpus issue: "
-                 "the `mentor` attribute names other corpus authors, so forget authors' names occur in the retain set, and the retrained "
-                 "model's MIA AUC is above 0.5 (forget authors look more familiar than the holdout ones).")
+    parts.append(_reading(record))
     claims = _claims(record)
     if claims:
         parts += ["## The papers' claims, in small", *claims,
                   f"Forget quality is a KS p-value over {', '.join(f'{20 * forget_authors(config.corpus_authors, int(s[6:]))} ({s})' for s in record.unlearning)} "
                   "truth ratios: noisy at this size, as OpenUnlearning's issues report at full size. Compare rows, not single values."]
-    parts.append("## Not in this table\nULD is implemented (`zoo.unlearn(model, \"uld\", ...)` returns the base-minus-assistant model) but was not "
-                 "run here for lack of CPU time; O3, DP2Unlearning and LinEAS are not implemented yet; ECO and GUARD are issue 23.")
+    parts.append(_missing(record))
     return "\n\n".join(parts)
