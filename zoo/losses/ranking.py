@@ -1,4 +1,4 @@
-"""Pairwise ranking losses for implicit-feedback recommenders."""
+"""Pairwise ranking and contrastive losses (recommenders, dual encoders)."""
 
 from __future__ import annotations
 
@@ -49,3 +49,19 @@ def info_nce(anchor: torch.Tensor, positive: torch.Tensor, temperature: float) -
     a, p = F.normalize(anchor, dim=-1), F.normalize(positive, dim=-1)
     logits = a @ p.T / temperature
     return F.cross_entropy(logits, torch.arange(len(a), device=a.device))
+
+
+def symmetric_info_nce(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, logit_scale: torch.Tensor | float) -> torch.Tensor:
+    """CLIP's contrastive loss (Radford et al., 2021): the mean of the image-to-text and text-to-image InfoNCE over a
+    batch of N pairs, row k of each being a positive pair and the other rows its negatives.
+
+    Args:
+        image_embeddings, text_embeddings: the two towers' embeddings (L2-normalised here).
+        logit_scale: the multiplier of the cosine similarities (CLIP's ``logit_scale.exp()``, 1 / temperature).
+
+    Shape:
+        - image_embeddings, text_embeddings: (N, D)
+        - Output: ()
+    """
+    temperature = 1.0 / logit_scale
+    return 0.5 * (info_nce(image_embeddings, text_embeddings, temperature) + info_nce(text_embeddings, image_embeddings, temperature))
