@@ -127,3 +127,21 @@ def wasserstein_critic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor
         Scalar loss.
     """
     return fake_logits.mean() - real_logits.mean()
+
+
+def logistic_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """StyleGAN2's logistic discriminator loss: ``mean(softplus(-D(real))) + mean(softplus(D(fake)))``.
+
+    Args:
+        real_logits: D's logits on real samples. Shape: (N, ...).
+        fake_logits: D's logits on generated samples. Shape: (N, ...).
+
+    Returns:
+        Scalar loss.
+    """
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def nonsaturating_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss of StyleGAN2 / DCGAN: ``mean(softplus(-D(fake)))``. Shape: (N, ...) -> scalar."""
+    return F.softplus(-fake_logits).mean()
