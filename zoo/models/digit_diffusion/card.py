@@ -1,0 +1,110 @@
+"""The digit diffusion models' card prose: the model, the API the unlearning methods use, and the measured samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo.models.digit_diffusion.specs import GRID_NAME, DigitDiffusionRecord
+from zoo.registry import ModelSpec
+
+API = {
+    "class": """## API for unlearning methods (SFD, Adapt-then-Unlearn-style evaluations)
+```python
+model = zoo.load("{name}")
+eps = model.eps(x_t, t, labels)                  # ε_θ(x_t, t, c) of the EMA network, with gradients; labels 0..9, 10 = null
+score = -eps / (1 - model.alphas_cumprod[t]).sqrt().view(-1, 1, 1, 1)   # the teacher score SFD distils
+x_t = model.add_noise(x0, noise, t)              # x0 in [-1, 1]; model.betas, model.noise_scheduler (diffusers DDPMScheduler)
+images = model.sample(labels, steps=25, guidance=2.0, generator=torch.Generator().manual_seed(0))  # (N, 1, 28, 28) in [0, 1]
+```""",
+    "text": """## API for concept erasure and T2UE
+```python
+model = zoo.load("{name}")
+states = model.encode_prompt(["a seven", ""])    # (N, L, D) prompt embeddings ("" = the null prompt), with gradients
+eps = model.eps(x_t, t, states)                   # ε_θ from embeddings (or token ids from model.tokenize(prompts))
+images = model.sample(["a seven in the thick style"], steps=25, guidance=2.0, generator=torch.Generator().manual_seed(0))
+model.net.unet, model.net.text_encoder            # the diffusers UNet2DConditionModel and the transformers CLIPTextModel
+```
+The cross-attention keys and values that DoCo trains are the UNet's `attn2.to_k` / `attn2.to_v`.""",
+}
+
+
+def _architecture(config: Any) -> str:
+    levels = ", ".join(f"{c}{' + attention' if a else ''}" for c, a in zip(config.channels, config.attention))
+    unet = "UNet2DConditionModel (cross-attention to the prompt)" if config.conditioning == "text" else "UNet2DModel with a class embedding of 11 rows (10 digits + the null label)"
+    text = (f" The prompt goes through a transformers `CLIPTextModel` of {config.text_layers} layers of {config.text_width} ({config.text_heads} heads), "
+            f"trained jointly with the UNet from scratch on word-level tokens of a closed vocabulary of {len(config.vocabulary)} words "
+            f"(a prompt with another word is refused), at most {config.max_prompt_tokens - 2} words." if config.conditioning == "text" else "")
+    return f"""## Model
+diffusers {unet}: levels {levels} channels, {config.layers_per_block} ResNet block(s) per level, GroupNorm {config.norm_groups}.{text}
+Training is DDPM's ε-prediction loss over T = {config.num_train_timesteps} steps (linear betas {config.beta_start:g}..{config.beta_end:g}), with the
+condition dropped to the null one with probability {config.cond_dropout:g} (classifier-free guidance); an EMA of the weights
+(decay {config.ema_decay:g}) is what is shipped and samples. Sampling: ancestral DDPM (`sampler="ddpm"`) or DDIM (`sampler="ddim"`, η = {config.eta:g}), "trailing" timesteps, x_0
+clipped to [-1, 1], with guidance
+ε = ε(x_t, ∅) + w (ε(x_t, c) − ε(x_t, ∅)), w = {config.guidance:g} by default (w = 1: conditional, 0: unconditional).
+Default sampler: {config.sampler.upper()} ({config.sample_steps} steps): at this training budget the deterministic DDIM samples keep a speckled
+background that the judging classifiers misread, and ancestral DDPM sampling removes it.
+Every sampler is deterministic under a seed (`generator=` / `seed=`)."""
+
+
+def _row(values: dict[str, float]) -> str:
+    return "| " + " | ".join(values) + " |\n|" + "---|" * len(values) + "\n| " + " | ".join(f"{v:.0f}" for v in values.values()) + " |"
+
+
+def _results(record: DigitDiffusionRecord, config: Any) -> str:
+    kind = "prompt" if config.conditioning == "text" else "digit"
+    text = bool(record.per_style)
+    n = record.eval_dataset.num_samples
+    m = record.metrics
+    sweep = "\n".join(f"| {w} | {row['classifier_accuracy']:.1f} | {row.get('style_accuracy', float('nan')):.1f} | {row['fid']:.2f} | {row['kid']:.4f} |"
+                      if text else f"| {w} | {row['classifier_accuracy']:.1f} | {row['fid']:.2f} | {row['kid']:.4f} |"
+                      for w, row in sorted(record.guidance_sweep.items(), key=lambda kv: float(kv[0])))
+    sweep_head = "| guidance w | digit accuracy (%) | style accuracy (%) | FID | KID |\n|---|---|---|---|---|" if text else "| guidance w | accuracy (%) | FID | KID |\n|---|---|---|---|"
+    floor = record.baselines.get("real images", {})
+    real = ", ".join(f"{head} {v:.1f}%" for head, v in record.judge_on_real.items())
+    s = record.sampling
+    reduced = "\n".join(f"- {line}" for line in record.reduced)
+    cpu = (f" ({record.train_cpu_seconds / 60:.1f} CPU-minutes of its one thread)" if record.train_cpu_seconds > 60
+           else " (restored from the run's checkpoint: its CPU time was not measured by this process)")
+    second = f"; judged by `allcnn_mnist_classifier` instead: {m['allcnn_accuracy']:.1f}%" if "allcnn_accuracy" in m else ""
+    grid = "a row per style, a column per digit" if kind == "prompt" else "one digit per row, 0 to 9"
+    styles = (f"\n\nStyle accuracy per style (share of the samples the judge's style head labels as the asked style; {m['style_accuracy']:.1f}% overall):\n\n"
+              + _row(record.per_style)) if record.per_style else ""
+    return f"""## Samples (measured by `{record.eval_command}`)
+![samples: {grid}]({GRID_NAME})
+
+{n:,} samples ({s['steps']:.0f} {config.sampler.upper()} steps, guidance {s['guidance']:g}, seed 0){', "a <digit> in the <style> style" for every digit and style' if kind == 'prompt' else ''}.
+Judge: {record.judge}. The judge on real test images: {real} (what a perfect generator would score).
+
+Digit accuracy per digit (share of the samples the judge labels as the asked digit; {m['classifier_accuracy']:.1f}% overall{second}):
+
+{_row(record.per_class)}{styles}
+
+FID {m['fid']:.2f}, KID {m['kid']:.4f} against the real test images (real training images against the same: FID {floor.get('fid', float('nan')):.2f},
+KID {floor.get('kid', float('nan')):.4f}, the metric's floor). Feature network: {record.feature_network}.
+
+Guidance sweep (the shipped weight as above; the others with a quarter of the samples and another seed, so their FID is biased upwards):
+
+{sweep_head}
+{sweep}
+
+Sampling time on {record.train_device}: {s['seconds_per_image'] * 1000:.1f} ms per image in batches of 100, {s['seconds_single_image']:.2f} s for one image alone
+({s['steps']:.0f} {config.sampler.upper()} steps, {'two network passes per step (guidance)' if s['guidance'] != 1 else 'one pass per step'}, {s['threads']:.0f} thread(s), on a shared CPU).
+
+## What the tiny recipe reduces
+{reduced}
+
+Trained {record.train_steps:,} steps in {record.train_seconds or 0:.0f} s of wall time on {record.train_device}{cpu}."""
+
+
+def card_notes(spec: ModelSpec, config: Any, record: DigitDiffusionRecord | None) -> str:
+    """Markdown for a digit diffusion model's card.
+
+    Args:
+        spec: the model's spec.
+        config: its ``DigitDiffusionConfig``.
+        record: the measured record (None: no shipped checkpoint).
+    """
+    parts = [_architecture(config), API[config.conditioning].format(name=spec.name)]
+    if record is not None:
+        parts.append(_results(record, config))
+    return "\n\n".join(parts)
