@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 from weights.common import device_name, fit_or_restore
 
 from zoo.models.digit_diffusion.model import DIGIT_WORDS, NUM_DIGITS
@@ -132,6 +133,10 @@ def _real_images(text: bool) -> tuple[torch.Tensor, torch.Tensor]:
     return test, train[pick]
 
 
+SAMPLING_KEYS = ("sampler", "sample_steps", "guidance")
+"""Config fields that only sampling reads (taken from the recipe even when a finished run is restored)."""
+
+
 def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str]) -> DigitDiffusionRecord:
     """Train (or restore with ``ckpt``) the tiny recipe, write ``out_dir`` and measure the samples.
 
@@ -150,6 +155,12 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     cpu_start = time.process_time()
     run = fit_or_restore(f"recipes/{spec.name}/tiny.yaml", overrides, ckpt)
     train_cpu_seconds = time.process_time() - cpu_start
+    # sampling settings are not training state: a restored run's checkpoint keeps the ones it was trained with, the
+    # shipped model takes the recipe's
+    recipe = yaml.safe_load(Path(f"recipes/{spec.name}/tiny.yaml").read_text())["model"]["init_args"]["config"]
+    for key in SAMPLING_KEYS:
+        if key in recipe:
+            setattr(run.model.config, key, recipe[key])
     run.model.save_pretrained(out_dir, card=False, manifest=False)
     model = load(spec.name, weights=out_dir)
     c = model.config

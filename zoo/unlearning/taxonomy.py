@@ -134,7 +134,20 @@ TAXONOMY: tuple[Entry, ...] = (
 )
 """Every method, one :class:`Entry` each (keyed by ``(family, name)``: ``retrain`` and ``finetune`` exist twice)."""
 
-EVIDENCE: dict[tuple[str, str], str] = {}
+_ATTACKS = "docs/unlearning/llm/attacks.md"
+EVIDENCE: dict[tuple[str, str], str] = {
+    # python tools/llm_attacks.py attacks (forget10 of tiny_llama; recall of the forget facts, retrain 0.15 closed-book,
+    # 0.07 after relearning 5 facts per author)
+    ("llm", "rmu"): f"suppression in effect: recall 0.27 -> 1.00 after relearning (retrain 0.07); Sleek direct 0.18 vs 0.03 ({_ATTACKS})",
+    ("llm", "wagle_grad_diff"): f"suppression in effect: recall 0.03 -> 0.43 after relearning (retrain 0.07) ({_ATTACKS})",
+    ("llm", "wagle_npo"): f"suppression in effect: recall 0.00 -> 0.33 after relearning (retrain 0.07) ({_ATTACKS})",
+    ("llm", "o3"): f"suppression, as intended: recall 0.07 -> 0.93 after relearning; Sleek implied 0.43 vs 0.03 ({_ATTACKS})",
+    ("llm", "grad_ascent"): f"no attack recovered more than retrain (recall 0.00 -> 0.00 after relearning) ({_ATTACKS})",
+    ("llm", "npo"): f"no attack recovered more than retrain (recall 0.00 -> 0.03 after relearning) ({_ATTACKS})",
+    ("llm", "dp2unlearning"): f"no attack recovered more than retrain (recall 0.07 -> 0.13 after relearning) ({_ATTACKS})",
+    ("llm", "simnpo"): f"did not forget at the card's settings (closed-book recall 0.43 vs retrain 0.15) ({_ATTACKS})",
+    ("llm", "lineas"): f"did not forget at the card's settings (closed-book recall 1.00) ({_ATTACKS})",
+}
 """``(family, name)`` -> what an attack showed about the method (the attack tables' figures, e.g. ``"suppression in
 effect: forget ROUGE-L 0.05 -> 0.31 under the in-context attack (docs/unlearning/llm/attacks.md)"``); shown in the
 "attack evidence" column next to :attr:`Entry.evidence`."""
