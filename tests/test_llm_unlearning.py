@@ -288,8 +288,16 @@ def test_uld_logits_combine_as_specified():
 
     base = torch.tensor([[math.log(0.95), math.log(0.05)]])  # p_base = (0.95, 0.05): token 1 is below 0.1 x 0.95
     assistant = torch.tensor([[2.0, 3.0]])
-    torch.testing.assert_close(combine_logits(base, assistant, weight=1.0, top_p=0.1), torch.tensor([[math.log(0.95) - 2.0, math.log(0.05)]]))
+    torch.testing.assert_close(combine_logits(base, assistant, weight=1.0, top_p=0.1), torch.tensor([[math.log(0.95) - 2.0, -1e3]]))
     torch.testing.assert_close(combine_logits(base, assistant, weight=0.5, top_p=0.01), base - 0.5 * assistant)
+    # the set holds at least int(top_p * V) tokens: with V = 20 and top_p 0.1, the two most likely ones, even when the
+    # second is far below 0.1 x the first; a uniform assistant (equal logits) then leaves their order unchanged
+    wide = torch.full((1, 20), -30.0)
+    wide[0, 0], wide[0, 1] = 5.0, 0.0
+    combined = combine_logits(wide, torch.full((1, 20), 4.0), weight=1.0, top_p=0.1)
+    assert combined[0, :2].tolist() == [1.0, -4.0] and bool((combined[0, 2:] == -1e3).all())
+    assert int(combined.argmax()) == int(wide.argmax())
+    torch.testing.assert_close(combine_logits(base, assistant, top_p=0.0), base.log_softmax(-1) - assistant.log_softmax(-1))
     # KL(p || uniform) over 2 tokens = sum p log p + log 2
     p = torch.tensor([0.75, 0.25])
     assert float(uniform_kl(p.log()[None, None], torch.ones(1, 1, dtype=torch.bool))) == pytest.approx(float((p * p.log()).sum()) + math.log(2), rel=1e-5)

@@ -4,9 +4,10 @@ forget everything else, then serve ``base - weight * assistant``.
 - Assistant: the first ``assistant_layers`` decoder layers of the target (its embeddings and head kept), with LoRA
   adapters through peft (r 16, alpha 32, dropout 0.05 in the official config); only the adapters train.
 - Reversed objectives: NLL on D_f ("remember") + ``retain_weight`` x ``KL(p_assistant || uniform)`` on D_r (5.0).
-- Inference logits: ``base - weight * assistant`` (weight 1.0), with the assistant's logits set to 0 wherever the base
-  model's probability is below ``top_p`` times its largest probability (the relative top-p filter, 0.1), so the
-  difference never promotes tokens the base model finds implausible.
+- Inference logits: ``base - weight * assistant`` (weight 1.0) on the base model's relative-top set (top_p 0.1: the
+  tokens within a factor 0.1 of its most likely one, and at least 10% of the vocabulary, as the official
+  ``relative_top_filter``), every other token at -1e3, so the difference never promotes tokens the base model finds
+  implausible.
 
 The result is a :class:`ULDModel` (the base model is untouched).
 """
@@ -24,15 +25,28 @@ from torch import nn
 from zoo.unlearning.llm.base import LMUnlearner, decoder_layers, mean_nll, register
 
 
+FILTERED_LOGIT = -1e3
+"""The combined logit of the tokens outside the base model's relative-top set (the official value)."""
+
+
 def combine_logits(base: torch.Tensor, assistant: torch.Tensor, weight: float = 1.0, top_p: float = 0.1) -> torch.Tensor:
-    """``base - weight * assistant``, the assistant zeroed where ``p_base < top_p * max p_base``.
+    """The official ``ContrastLLM`` step: ``base - weight * assistant`` on the base model's relative-top set, and
+    :data:`FILTERED_LOGIT` outside it.
+
+    The set holds the tokens whose base log-probability reaches ``min(max + log top_p, the k-th largest)`` with
+    ``k = int(top_p * V)``: at least a ``top_p`` share of the vocabulary, so that an assistant that is uniform on retain
+    data shifts every plausible token alike (with the argmax alone in the set, even a uniform assistant would move
+    it). ``top_p <= 0``: no filter, the log-probabilities combine (``log p_base - weight * log p_assistant``).
 
     Shape:
         base, assistant: (..., V). Output: (..., V).
     """
-    p = F.softmax(base.float(), -1)
-    keep = p >= top_p * p.max(-1, keepdim=True).values
-    return base - weight * torch.where(keep, assistant, torch.zeros_like(assistant))
+    if top_p <= 0:
+        return base.float().log_softmax(-1) - weight * assistant.float().log_softmax(-1)
+    logp = base.float().log_softmax(-1)
+    kth = logp.topk(max(1, int(top_p * base.shape[-1])), dim=-1).values[..., -1:]
+    keep = logp >= torch.minimum(logp.max(-1, keepdim=True).values + math.log(top_p), kth)
+    return torch.where(keep, base - weight * assistant, torch.full_like(base, FILTERED_LOGIT))
 
 
 def uniform_kl(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
