@@ -67,8 +67,21 @@ def test_the_readme_table_is_the_taxonomy():
     assert tx.markdown() in readme, "README's taxonomy table is stale: run python -m zoo.unlearning.taxonomy"
 
 
-def test_attack_evidence_fills_its_column(monkeypatch):
-    monkeypatch.setitem(tx.EVIDENCE, ("llm", "npo"), "suppression in effect: ROUGE-L 0.05 -> 0.31")
-    row = next(r for r in tx.rows(links=False) if r[0] == "llm" and r[1] == "NPO")
-    assert row[-1] == "suppression in effect: ROUGE-L 0.05 -> 0.31"
-    assert "suppression in effect" in tx.text_table()
+def test_attack_evidence_is_computed_from_the_attacks_page(tmp_path):
+    """The evidence column follows the page's rule on its rows: forgot (closed-book recall within 0.2 of retrain's),
+    then recovered by an attack (more than 0.1 above retrain's after the same attack), or did not forget."""
+    from zoo.evaluation_pages import write_evaluation_page
+
+    columns = ("model", "method", "closed-book recall", "Sleek direct", "Sleek implied", "held-out before relearning", "after relearning")
+    rows = [("shipped", "retrain", 0.15, 0.02, 0.02, 0.15, 0.07),
+            ("shipped", "RMU", 0.25, 0.18, 0.05, 0.25, 1.0),      # forgot, relearning recovers: suppression in effect
+            ("shipped", "NPO", 0.0, 0.0, 0.0, 0.0, 0.03),         # forgot, nothing recovers
+            ("shipped", "LinEAS", 1.0, 0.9, 0.8, 1.0, 1.0),       # did not forget
+            ("icl", "NPO", 0.9, 0.9, 0.9, 0.9, 0.9)]              # another variant: ignored
+    write_evaluation_page(tmp_path / tx.ATTACKS_PAGE, title="t", command="c", models=(), columns=columns, rows=rows)
+    found = tx.attack_evidence(tmp_path)
+    assert found[("llm", "rmu")].startswith("suppression in effect: recall 0.25 -> 1.00 after relearning; after relearning 1.00 vs retrain 0.07; Sleek direct 0.18 vs retrain 0.02")
+    assert found[("llm", "npo")].startswith("no attack recovered more than retrain (recall 0.00 -> 0.03")
+    assert found[("llm", "lineas")].startswith("did not forget")
+    assert ("llm", "grad_ascent") not in found
+    assert tx.attack_evidence(tmp_path / "nowhere") == {}

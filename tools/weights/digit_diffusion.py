@@ -1,12 +1,11 @@
 """How ``tools/make_weights.py`` makes the shipped digit diffusion checkpoints and measures their samples.
 
 1. Train the tiny recipe with LightningCLI (``fit_or_restore``) and write the EMA weights.
-2. Draw samples per condition at the shipped DDIM steps and guidance, seed 0 (class model: ``PER_DIGIT`` per digit;
+2. Draw samples per condition with the shipped sampler, steps and guidance, seed 0 (class model: ``PER_DIGIT`` per digit;
    text model: ``PER_PROMPT`` per prompt ``"a <digit> in the <style> style"``, every digit x style); a judging
    classifier labels them: accuracy is the share labelled as the asked digit (and style).
-3. FID / KID of those samples against the real test images (never trained on): class model with
-   ``zoo.metrics.fid.digit_feature_network`` (a small CNN trained here on the training digits), text model with the
-   digit/style classifier's features against the stylised test digits; the same for real training images (the
+3. FID / KID of those samples against the real test images (never trained on), with the digit/style classifier's
+   features (grey test digits for the class model, stylised ones for the text model); the same for real training images (the
    metric's floor) and for each guidance weight of ``SWEEP`` (fewer samples, another seed).
 4. Time sampling per image (batched and alone) and write the card's sample grid (``samples.png``).
 """
@@ -35,15 +34,11 @@ CLASS_JUDGE, TEXT_JUDGE = "allcnn_mnist_classifier", "digit_style_classifier_tin
 
 
 def _judge(text: bool):
-    """``(labels_of(images) -> {"digit": (N,), "style": (N,)?}, description, feature network or None)``."""
+    """``(labels_of(images) -> {"digit": (N,), "style": (N,)}, description, feature network)``: the shipped
+    digit/style classifier, which both models' figures are judged and featurised by."""
     import zoo
     from zoo.registry import checkpoint_record
 
-    if checkpoint_record(TEXT_JUDGE) is None:  # without the digit/style classifier: digits only, on grey
-        model = zoo.load(CLASS_JUDGE)
-        accuracy = checkpoint_record(CLASS_JUDGE).metrics["test_accuracy"]
-        return (lambda x: {"digit": torch.as_tensor(model.predict(x.mean(1, keepdim=True))["label"]).reshape(-1)},
-                f"`{CLASS_JUDGE}` (All-CNN trained here on the 4,000 MNIST-5k training digits; {accuracy:.1f}% on the 1,000 test digits)", None)
     model = zoo.load(TEXT_JUDGE)
     metrics = checkpoint_record(TEXT_JUDGE).metrics
 
@@ -150,7 +145,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
         The measured record (file hashes are added by ``make_weights``).
     """
     from zoo.hub import load
-    from zoo.metrics.fid import digit_feature_network, fid_kid
+    from zoo.metrics.fid import fid_kid
 
     cpu_start = time.process_time()
     run = fit_or_restore(f"recipes/{spec.name}/tiny.yaml", overrides, ckpt)
@@ -167,7 +162,6 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     text = c.conditioning == "text"
     prompts, per = (text_prompts(), PER_PROMPT) if text else (digit_prompts(), PER_DIGIT)  # digit_prompts carry no style head
     labels_of, judge_name, features = _judge(text)
-    features = features or digit_feature_network()
     real_test, real_train = _real_images(text)
 
     hits, metrics, images = _evaluate(model, labels_of, features, real_test, prompts, c.guidance, per)

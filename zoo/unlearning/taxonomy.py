@@ -20,6 +20,8 @@ tables fill it); ``measured`` is the card or docs page with the method's figures
 from __future__ import annotations
 
 import dataclasses
+import json
+from functools import lru_cache
 from pathlib import Path
 
 REMOVAL, SUPPRESSION, PREVENTION = "removal", "suppression", "prevention"
@@ -134,31 +136,57 @@ TAXONOMY: tuple[Entry, ...] = (
 )
 """Every method, one :class:`Entry` each (keyed by ``(family, name)``: ``retrain`` and ``finetune`` exist twice)."""
 
-_ATTACKS = "docs/unlearning/llm/attacks.md"
-EVIDENCE: dict[tuple[str, str], str] = {
-    # python tools/llm_attacks.py attacks (forget10 of tiny_llama; recall of the forget facts, retrain 0.15 closed-book,
-    # 0.07 after relearning 5 facts per author)
-    ("llm", "rmu"): f"suppression in effect: recall 0.27 -> 1.00 after relearning (retrain 0.07); Sleek direct 0.18 vs 0.03 ({_ATTACKS})",
-    ("llm", "wagle_grad_diff"): f"suppression in effect: recall 0.03 -> 0.43 after relearning (retrain 0.07) ({_ATTACKS})",
-    ("llm", "wagle_npo"): f"suppression in effect: recall 0.00 -> 0.33 after relearning (retrain 0.07) ({_ATTACKS})",
-    ("llm", "o3"): f"suppression, as intended: recall 0.10 -> 1.00 after relearning; Sleek implied 0.43 vs 0.03 ({_ATTACKS})",
-    ("llm", "uld"): f"suppression, as intended: recall 0.23 -> 0.97 after relearning (retrain 0.07) ({_ATTACKS})",
-    ("llm", "grad_ascent"): f"no attack recovered more than retrain (recall 0.00 -> 0.00 after relearning) ({_ATTACKS})",
-    ("llm", "npo"): f"no attack recovered more than retrain (recall 0.00 -> 0.03 after relearning) ({_ATTACKS})",
-    ("llm", "dp2unlearning"): f"no attack recovered more than retrain (recall 0.07 -> 0.13 after relearning) ({_ATTACKS})",
-    ("llm", "simnpo"): f"did not forget at the card's settings (closed-book recall 0.43 vs retrain 0.15) ({_ATTACKS})",
-    ("llm", "lineas"): f"did not forget at the card's settings (closed-book recall 1.00) ({_ATTACKS})",
-}
-"""``(family, name)`` -> what an attack showed about the method (the attack tables' figures, e.g. ``"suppression in
-effect: forget ROUGE-L 0.05 -> 0.31 under the in-context attack (docs/unlearning/llm/attacks.md)"``); shown in the
-"attack evidence" column next to :attr:`Entry.evidence`."""
+ATTACKS_PAGE = "docs/unlearning/llm/attacks"
+"""The evaluation page of the LLM attacks (``python tools/llm_attacks.py attacks``) the evidence column is read from."""
+FORGOT_MARGIN, RECOVERED_MARGIN = 0.2, 0.1
+"""A method forgot when its closed-book recall is within 0.2 of retrain's; an attack recovered the knowledge when the
+recall after it is more than 0.1 above retrain's after the same attack (the page's own rule)."""
+
+
+@lru_cache(maxsize=4)
+def attack_evidence(root: Path | None = None) -> dict[tuple[str, str], str]:
+    """``(family, name)`` -> what the attacks page measured about the method ({} when the page is absent, e.g. in an
+    installed wheel). Computed from the page's rows, so that the table never quotes a figure by hand."""
+    from zoo.evaluation_pages import DOCS_ROOT
+
+    path = (root or DOCS_ROOT.parent) / f"{ATTACKS_PAGE}.json"
+    try:
+        page = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    col = {c: i for i, c in enumerate(page["columns"])}
+    rows = {r[col["method"]]: r for r in page["rows"] if r[col["model"]] == "shipped"}
+    if "retrain" not in rows:
+        return {}
+    ref = rows["retrain"]
+    attacks = {"after relearning": "after relearning", "Sleek direct": "Sleek direct", "Sleek implied": "Sleek implied"}
+    found = {}
+    for e in TAXONOMY:
+        r = rows.get(e.display)
+        if e.family != "llm" or r is None:
+            continue
+        closed, ref_closed = r[col["closed-book recall"]], ref[col["closed-book recall"]]
+        if closed > ref_closed + FORGOT_MARGIN:
+            text = f"did not forget at the card's settings (closed-book recall {closed:.2f} vs retrain {ref_closed:.2f})"
+        else:
+            recovered = [f"{label} {r[col[c]]:.2f} vs retrain {ref[col[c]]:.2f}" for c, label in attacks.items() if r[col[c]] > ref[col[c]] + RECOVERED_MARGIN]
+            before, after = r[col["held-out before relearning"]], r[col["after relearning"]]
+            if recovered:
+                kind = "suppression in effect" if e.intention == "removal" else "suppression, as intended"
+                text = f"{kind}: recall {before:.2f} -> {after:.2f} after relearning; " + "; ".join(recovered)
+            else:
+                text = f"no attack recovered more than retrain (recall {before:.2f} -> {after:.2f} after relearning)"
+        found[(e.family, e.name)] = f"{text} ({ATTACKS_PAGE}.md)"
+    return found
+
+
 
 COLUMNS = ("family", "method", "intention (SoK)", "approach (survey)", "intervenes on", "paper", "measured in", "attack evidence")
 
 
 def evidence(e: Entry) -> str:
-    """The attack evidence of an entry (:data:`EVIDENCE` first, then the entry's own), "" when none."""
-    return EVIDENCE.get((e.family, e.name)) or e.evidence
+    """The attack evidence of an entry (the attacks page first, :func:`attack_evidence`, then the entry's own), "" when none."""
+    return attack_evidence().get((e.family, e.name)) or e.evidence
 
 
 def entries(family: str | None = None) -> list[Entry]:

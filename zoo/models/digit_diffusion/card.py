@@ -107,4 +107,20 @@ def card_notes(spec: ModelSpec, config: Any, record: DigitDiffusionRecord | None
     parts = [_architecture(config), API[config.conditioning].format(name=spec.name)]
     if record is not None:
         parts.append(_results(record, config))
-    return "\n\n".join(parts)
+        parts.append(_near_chance(record))
+    return "\n\n".join(p for p in parts if p)
+
+
+def _near_chance(record: DigitDiffusionRecord) -> str:
+    """A warning, from the record, when the samples are judged the asked digit (and style) at most twice as often as
+    chance: the checkpoint is then under-trained, not a testbed for the unlearning methods."""
+    m = record.metrics
+    from zoo.data.stylized_digits import STYLES
+
+    digit_chance, style_chance = 100.0 / 10, 100.0 / len(STYLES)
+    if m["classifier_accuracy"] > 2 * digit_chance and m.get("style_accuracy", 100.0) > 2 * style_chance:
+        return ""
+    style = f" and {m['style_accuracy']:.1f}% the prompted style (chance {style_chance:.1f}%)" if "style_accuracy" in m else ""
+    return (f"**Under-trained checkpoint.** After {record.train_steps:,} steps its samples are near chance: "
+            f"{m['classifier_accuracy']:.1f}% are judged the asked digit (chance {digit_chance:.0f}%){style}. It is not yet "
+            "a usable concept-erasure testbed; train it longer with its recipe.")

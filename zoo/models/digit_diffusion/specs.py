@@ -72,9 +72,6 @@ SPECS = (
         description="A tiny text-to-digit diffusion model (diffusers UNet2DConditionModel over a tiny CLIPTextModel trained with it) on the stylised digits (a digit in a style, RGB 28x28): the testbed of concept erasure and UnlearnCanvas-style benchmarks, and T2UE's text-to-image model.",
         num_params=1_089_523,
         usage='images = model.predict("a seven in the thick style", num_samples=4, seed=0)  # (4, 3, 28, 28) in [0, 1]',
-        limitations=("- The shipped checkpoint is under-trained (500 steps, 0.6 epoch): its samples are near chance, "
-                     "11.3% judged the prompted digit (chance 10%) and 17.7% the prompted style (chance 16.7%), so it "
-                     "is not yet a usable concept-erasure testbed; train it longer with its recipe."),
         **_COMMON,
     ),
 )

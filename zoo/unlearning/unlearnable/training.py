@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from zoo.core.progress import quiet
 from zoo.unlearning.unlearnable.nets import SimpleCNN
 
 
 def progress_enabled(progress: bool | None) -> bool:
-    """Show a bar when asked, or by default when stderr is a terminal."""
-    return sys.stderr.isatty() if progress is None else bool(progress)
+    """Show a bar when asked, or by default as zoo's other loops do (:func:`zoo.core.progress.quiet`)."""
+    return not quiet() if progress is None else bool(progress)
 
 
 def train_classifier(
