@@ -73,11 +73,20 @@ def test_push_to_hub_prepares_verified_upload(monkeypatch):
         def create_repo(self, repo_id, **kwargs):
             calls["create"] = repo_id
 
-        def upload_folder(self, **kwargs):
-            calls["upload"] = kwargs
-            return "https://huggingface.co/me/isp/commit/0"
+        def list_repo_refs(self, repo_id, **kwargs):
+            return type("GitRefs", (), {"tags": []})()
 
-    assert push_to_hub.push(NAME, "me/isp", api=FakeApi()).endswith("/commit/0")
+        def upload_folder(self, **kwargs):
+            from huggingface_hub import CommitInfo
+
+            calls["upload"] = kwargs
+            return CommitInfo(commit_url="https://huggingface.co/me/isp/commit/" + "0" * 40, commit_message="", commit_description="", oid="0" * 40)
+
+        def create_tag(self, repo_id, *, tag, revision, **kwargs):
+            calls["tag"] = (tag, revision)
+
+    pushed = push_to_hub.push(NAME, "me/isp", api=FakeApi())  # tests/test_hub.py tests the pin tag in full
+    assert pushed.commit_url.endswith("/commit/" + "0" * 40) and calls["tag"] == (pushed.tag, "0" * 40)
     assert calls["create"] == "me/isp" and calls["upload"]["repo_id"] == "me/isp"
     assert set(calls["upload"]["allow_patterns"]) == set(checkpoint_record(NAME).sha256)
     with pytest.raises(ValueError, match="owner/name"):
@@ -245,6 +254,7 @@ def test_zoo_predict_serves_every_shipped_model(name, tmp_path, cached_load, cap
         out = tmp_path / f"out{suffix}"
         assert main(["predict", name, *args, "-o", str(out)]) == 0, capsys.readouterr().err
         assert out.is_file() and out.stat().st_size > 0
+        capsys.readouterr()  # what loading printed before the command (the model is loaded once per module)
         assert main(["predict", name, *args, "--bogus-option", "1", "-o", str(tmp_path / f"bad{suffix}")]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "--bogus-option: expected one of the options" in err, err

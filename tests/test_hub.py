@@ -10,7 +10,7 @@ import torch
 import zoo
 from zoo import hub
 from zoo.hub import ChecksumError, WeightsNotFoundError
-from zoo.registry import checkpoint_record, get_spec, resolve_class
+from zoo.registry import checkpoint_record, get_spec, pin_tag, pinned_revision, resolve_class
 
 NAME = "lightweight_isp_efficient"
 
@@ -103,7 +103,7 @@ def test_load_from_hf_cache_offline(offline_cache):
         pytest.skip("no shipped checkpoint recorded yet")
     spec = zoo.registry.get_spec(NAME)
     files = [hub.REPO_ROOT / "weights" / NAME / f for f in record.sha256]
-    _seed_hf_cache(offline_cache, spec.hub_repo, files)
+    _seed_hf_cache(offline_cache, spec.hub_repo, files, ref=_tag())  # the pin tag; main alone would not do
     model = zoo.load(NAME)
     reference = zoo.load(NAME, weights=hub.REPO_ROOT / "weights" / NAME)
     x = model.example_input()
@@ -127,7 +127,7 @@ def test_hub_copy_is_hash_checked(offline_cache, tmp_path):
     damaged = tmp_path / "damaged"
     shutil.copytree(hub.REPO_ROOT / "weights" / NAME, damaged)
     (damaged / "model.safetensors").write_bytes((damaged / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
-    _seed_hf_cache(offline_cache, spec.hub_repo, [damaged / f for f in record.sha256])
+    _seed_hf_cache(offline_cache, spec.hub_repo, [damaged / f for f in record.sha256], ref=_tag())
     with pytest.raises(ChecksumError):
         zoo.load(NAME)
 
@@ -135,18 +135,20 @@ def test_hub_copy_is_hash_checked(offline_cache, tmp_path):
 # ---------------------------------------------------------------- pinned Hub revisions
 
 
+def _tag():
+    """NAME's pin: the content-addressed tag of its recorded files, which push_to_hub creates on the pushed commit."""
+    return pin_tag(checkpoint_record(NAME).sha256)
+
+
 @pytest.fixture
-def pinned(offline_cache, monkeypatch):
-    """NAME's spec pinned at the commit PINNED, and its shipped files (the record's, that revision's)."""
-    import dataclasses
-
-    from zoo.registry import REGISTRY
-
+def pinned(offline_cache):
+    """NAME's spec, whose default revision is its pin tag (in these tests the tag names the commit PINNED), and its
+    shipped files (the record's, that revision's)."""
     record = checkpoint_record(NAME)
     if not record:
         pytest.skip("no shipped checkpoint recorded yet")
-    spec = dataclasses.replace(zoo.registry.get_spec(NAME), hub_revision=PINNED)
-    monkeypatch.setitem(REGISTRY._all(), NAME, spec)
+    spec = zoo.registry.get_spec(NAME)
+    assert not spec.hub_revision and pinned_revision(spec) == _tag() and _tag().startswith("zoo-")
     return spec, {f: hub.REPO_ROOT / "weights" / NAME / f for f in record.sha256}
 
 
@@ -165,14 +167,18 @@ def _same_outputs(model, reference):
 
 
 def test_load_at_the_pinned_revision_whatever_main_holds(pinned, offline_cache, tmp_path):
+    """End to end, offline: the pin tag names the pushed commit; main moved on with an edited card and other weights."""
     spec, files = pinned
-    _seed_hf_cache(offline_cache, spec.hub_repo, list(files.values()), commit=PINNED, ref=None)
-    # main moved on: a commit that edits the card and replaces the weights
+    _seed_hf_cache(offline_cache, spec.hub_repo, list(files.values()), commit=PINNED, ref=_tag())
     other = zoo.create(NAME).save_pretrained(tmp_path / "other", manifest=False)
     _seed_hf_cache(offline_cache, spec.hub_repo, [other / "model.safetensors", other / "config.json", _edited(files["README.md"], tmp_path)], commit=NEWER)
     reference = zoo.load(NAME, weights=hub.REPO_ROOT / "weights" / NAME)
+    assert hub.resolve_weights(NAME)[0].name == PINNED  # the tag's commit, not main's
     assert _same_outputs(zoo.load(NAME), reference)  # the pinned revision, checked against its record
-    assert _same_outputs(zoo.load(NAME, revision=PINNED), reference)
+    light = zoo.pipeline(NAME).net.state_dict()  # the light pipeline reads the same pinned copy
+    assert light.keys() == reference.net.state_dict().keys() and all(torch.equal(v, reference.net.state_dict()[k]) for k, v in light.items())
+    assert _same_outputs(zoo.load(NAME, revision=_tag()), reference)
+    assert _same_outputs(zoo.load(NAME, revision=PINNED), reference)  # the commit sha itself
     newer = zoo.load(NAME, revision="main")  # asked for explicitly: another revision, as the Hub serves it
     assert _same_outputs(newer, zoo.load(NAME, weights=other))
 
@@ -180,13 +186,13 @@ def test_load_at_the_pinned_revision_whatever_main_holds(pinned, offline_cache, 
 def test_edited_card_in_the_pinned_snapshot_does_not_break_loading(pinned, offline_cache, tmp_path):
     spec, files = pinned
     seeded = [p for f, p in files.items() if f != "README.md"] + [_edited(files["README.md"], tmp_path)]
-    _seed_hf_cache(offline_cache, spec.hub_repo, seeded, commit=PINNED)
+    _seed_hf_cache(offline_cache, spec.hub_repo, seeded, commit=PINNED, ref=_tag())
     assert _same_outputs(zoo.load(NAME), zoo.load(NAME, weights=hub.REPO_ROOT / "weights" / NAME))
 
 
 def test_only_weights_and_config_are_needed_from_the_hub(pinned, offline_cache):
     spec, files = pinned
-    _seed_hf_cache(offline_cache, spec.hub_repo, [files["model.safetensors"], files["config.json"]], commit=PINNED)
+    _seed_hf_cache(offline_cache, spec.hub_repo, [files["model.safetensors"], files["config.json"]], commit=PINNED, ref=_tag())
     zoo.load(NAME)  # no card, no image in the cache
 
 
@@ -195,9 +201,11 @@ def test_tampered_weights_at_the_pinned_revision_refused(pinned, offline_cache, 
     damaged = tmp_path / "damaged" / "model.safetensors"
     damaged.parent.mkdir()
     damaged.write_bytes(files["model.safetensors"].read_bytes()[:-4] + b"\0\0\0\0")
-    _seed_hf_cache(offline_cache, spec.hub_repo, [damaged, files["config.json"]], commit=PINNED)
+    _seed_hf_cache(offline_cache, spec.hub_repo, [damaged, files["config.json"]], commit=PINNED, ref=_tag())
     with pytest.raises(ChecksumError, match=f"{PINNED}/model.safetensors: expected sha256"):
         zoo.load(NAME)
+    with pytest.raises(ChecksumError, match=f"{PINNED}/model.safetensors: expected sha256"):
+        zoo.load(NAME, revision=_tag())  # named explicitly: still the pin, still checked
 
 
 def test_local_files_only_with_nothing_cached(pinned, tmp_path, monkeypatch):
@@ -214,7 +222,7 @@ def test_local_files_only_with_nothing_cached(pinned, tmp_path, monkeypatch):
     with pytest.raises(WeightsNotFoundError) as info:
         zoo.load(NAME, local_files_only=True)
     message = str(info.value)
-    assert "local_files_only=True" in message and f"`hf download {spec.hub_repo} model.safetensors config.json --revision {PINNED}`" in message
+    assert "local_files_only=True" in message and f"`hf download {spec.hub_repo} model.safetensors config.json --revision {_tag()}`" in message
     assert "weights=" in message
 
 
@@ -222,9 +230,12 @@ def test_a_revision_other_than_the_shipped_one_skips_the_shipped_copy(offline_ca
     monkeypatch.setattr(hub, "SHIPPED_WEIGHTS", hub.REPO_ROOT / "weights")
     if not checkpoint_record(NAME):
         pytest.skip("no shipped checkpoint recorded yet")
-    zoo.load(NAME)  # main: the shipped copy
-    with pytest.raises(WeightsNotFoundError, match=f"that copy is revision 'main'.*revision '{NEWER}'"):
+    zoo.load(NAME)  # the pinned revision: the shipped copy
+    assert hub.resolve_weights(NAME, revision=_tag())[1] == "shipped"
+    with pytest.raises(WeightsNotFoundError, match=f"that copy is revision '{_tag()}'.*revision '{NEWER}'"):
         zoo.load(NAME, revision=NEWER)
+    with pytest.raises(WeightsNotFoundError, match=f"that copy is revision '{_tag()}'.*revision 'main'"):
+        zoo.load(NAME, revision="main")
 
 
 def test_download_fetches_only_what_loading_needs_at_the_pinned_revision(pinned, offline_cache, monkeypatch):
@@ -242,15 +253,15 @@ def test_download_fetches_only_what_loading_needs_at_the_pinned_revision(pinned,
     def snapshot_download(repo_id, **kwargs):
         calls.append(("snapshot", repo_id, kwargs))
         wanted = [p for f, p in files.items() if f in kwargs["allow_patterns"]]
-        return str(_seed_hf_cache(offline_cache, repo_id, wanted, commit=kwargs["revision"]))
+        return str(_seed_hf_cache(offline_cache, repo_id, wanted, commit=PINNED, ref=kwargs["revision"]))
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", metadata)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     zoo.load(NAME)
     (_, url, meta), (_, repo_id, kwargs) = calls
-    assert url.endswith(f"/{spec.hub_repo}/resolve/{PINNED}/model.safetensors") and meta["timeout"] <= 2
-    assert repo_id == spec.hub_repo and kwargs["revision"] == PINNED and kwargs["allow_patterns"] == ["model.safetensors", "config.json"]
+    assert url.endswith(f"/{spec.hub_repo}/resolve/{_tag()}/model.safetensors") and meta["timeout"] <= 2
+    assert repo_id == spec.hub_repo and kwargs["revision"] == _tag() and kwargs["allow_patterns"] == ["model.safetensors", "config.json"]
     calls.clear()
     zoo.load(NAME)  # now cached: no request at all
     assert calls == []
@@ -261,6 +272,115 @@ def test_edited_shipped_card_breaks_neither_load_nor_hides_from_card(shipped):
     zoo.load(NAME)
     with pytest.raises(ChecksumError, match="README.md"):
         zoo.card(NAME)
+
+
+def test_pin_tag_is_content_addressed():
+    """The tag depends on the files loading reads, not on the card or its images, and exists for every record."""
+    digests = {"model.safetensors": "a" * 64, "config.json": "b" * 64, "README.md": "c" * 64, "samples.png": "d" * 64}
+    tag = pin_tag(digests)
+    assert tag.startswith("zoo-") and len(tag) == 16 and int(tag[4:], 16) >= 0
+    assert pin_tag({**digests, "README.md": "e" * 64, "samples.png": "f" * 64}) == tag  # a card edit keeps the pin
+    assert pin_tag({**digests, "model.safetensors": "0" * 64}) != tag  # new weights: a new pin
+    assert pin_tag({**digests, "backbone.safetensors": "1" * 64}) != tag  # a companion file loading reads counts
+    with pytest.raises(ValueError, match="received none for config.json"):
+        pin_tag({"model.safetensors": "a" * 64})
+    for name in zoo.list_models(pretrained=True):
+        record = checkpoint_record(name)
+        assert pinned_revision(get_spec(name)) == (record.hub_commit or pin_tag(record.sha256)), name
+    assert pinned_revision(get_spec("rawformer_base")) == "main"  # nothing recorded: nothing to pin
+
+
+def test_a_recorded_hub_commit_is_the_pin(pinned, offline_cache, monkeypatch):
+    """A record that carries the pushed commit (push_to_hub --record) pins that sha, ahead of the tag."""
+    import zoo.registry as registry
+
+    spec, files = pinned
+    records = {**registry._checkpoint_records(), NAME: {**registry._checkpoint_records()[NAME], "hub_commit": PINNED}}
+    monkeypatch.setattr(registry, "_checkpoint_records", lambda: records)
+    assert pinned_revision(spec) == PINNED and hub.is_pinned(spec, _tag()) and not hub.is_pinned(spec, "main")
+    _seed_hf_cache(offline_cache, spec.hub_repo, [files["model.safetensors"], files["config.json"]], commit=PINNED, ref=None)
+    assert _same_outputs(zoo.load(NAME), zoo.load(NAME, weights=hub.REPO_ROOT / "weights" / NAME))
+    with pytest.raises(ValueError, match="hub_commit: expected a Hub commit sha"):
+        spec.record_type.from_dict({**records[NAME], "hub_commit": "main"})
+
+
+class FakeHub:
+    """``HfApi`` as push_to_hub uses it: one repo, its tags, and the files of each commit."""
+
+    def __init__(self, tags=None, files_at_tag=None):
+        self.tags = dict(tags or {})  # tag -> commit
+        self.files_at_tag = files_at_tag  # path -> RepoFile, at every tag
+        self.calls = []
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", repo_id))
+
+    def list_repo_refs(self, repo_id, **kwargs):
+        from huggingface_hub.hf_api import GitRefInfo, GitRefs
+
+        tags = [GitRefInfo(name=n, ref=f"refs/tags/{n}", target_commit=c) for n, c in self.tags.items()]
+        return GitRefs(branches=[], converts=[], tags=tags)
+
+    def get_paths_info(self, repo_id, paths, revision=None, **kwargs):
+        self.calls.append(("get_paths_info", revision))
+        return [self.files_at_tag[p] for p in paths if p in self.files_at_tag]
+
+    def upload_folder(self, **kwargs):
+        from huggingface_hub import CommitInfo
+
+        commit = f"{len(self.calls):040x}"
+        self.calls.append(("upload_folder", kwargs["repo_id"]))
+        return CommitInfo(commit_url=f"https://huggingface.co/{kwargs['repo_id']}/commit/{commit}", commit_message="", commit_description="", oid=commit)
+
+    def create_tag(self, repo_id, *, tag, revision, **kwargs):
+        if tag in self.tags:
+            raise AssertionError(f"create_tag: {tag} exists")  # the Hub answers 409: push_to_hub must not get here
+        self.tags[tag] = revision
+        self.calls.append(("create_tag", tag, revision))
+
+
+def _hub_files(name, tamper=()):
+    """The pinned files of ``name``'s record as the Hub lists them (model.safetensors in LFS, the rest as git blobs)."""
+    import hashlib
+
+    from huggingface_hub.hf_api import RepoFile
+
+    from zoo.registry import pinned_files
+
+    entries = {}
+    for filename, digest in pinned_files(checkpoint_record(name).sha256).items():
+        data = (hub.SHIPPED_WEIGHTS / name / filename).read_bytes() + (b"x" if filename in tamper else b"")
+        blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        lfs = {"size": len(data), "oid": ("0" * 64 if filename in tamper else digest), "pointerSize": 134} if filename.endswith(".safetensors") else None
+        entries[filename] = RepoFile(path=filename, size=len(data), oid=blob, lfs=lfs)
+    return entries
+
+
+def test_push_to_hub_creates_the_pin_tag_and_never_moves_it():
+    import sys
+
+    if not checkpoint_record(NAME):
+        pytest.skip("no shipped checkpoint recorded yet")
+    sys.path.insert(0, str(hub.REPO_ROOT / "tools"))
+    import push_to_hub
+
+    api = FakeHub()
+    first = push_to_hub.push(NAME, "me/isp", api=api)
+    assert first.tag == _tag() and first.tag_created and api.tags == {_tag(): first.commit}
+    assert [c[0] for c in api.calls] == ["create_repo", "upload_folder", "create_tag"] and first.commit_url.endswith(first.commit)
+    # the same files again (say, a card edited on main): a new commit, the tag stays where it was, after a check
+    api.files_at_tag = _hub_files(NAME)
+    second = push_to_hub.push(NAME, "me/isp", api=api)
+    assert second.commit != first.commit and not second.tag_created and second.tag_commit == first.commit
+    assert api.tags == {_tag(): first.commit} and ("get_paths_info", _tag()) in api.calls
+    for tampered in ("model.safetensors", "config.json"):  # a tag whose files are not the record's: nothing is sent
+        api.files_at_tag, api.calls = _hub_files(NAME, tamper=(tampered,)), []
+        with pytest.raises(ValueError, match=f"expected {tampered} with sha256 .* refusing to move the tag"):
+            push_to_hub.push(NAME, "me/isp", api=api)
+        assert "upload_folder" not in [c[0] for c in api.calls]
+    api.files_at_tag = {}
+    with pytest.raises(ValueError, match="received no such file"):
+        push_to_hub.push(NAME, "me/isp", api=api)
 
 
 # ------------------------------------------------- save_pretrained / from_pretrained / push_to_hub
@@ -385,7 +505,7 @@ def test_from_pretrained_of_a_hub_repo_from_the_cache(pinned, offline_cache):
     from zoo.core.module import ZooModule
 
     spec, files = pinned
-    _seed_hf_cache(offline_cache, spec.hub_repo, [files["model.safetensors"], files["config.json"]], commit=PINNED, ref=None)
+    _seed_hf_cache(offline_cache, spec.hub_repo, [files["model.safetensors"], files["config.json"]], commit=PINNED, ref=_tag())
     reference = zoo.load(NAME, weights=hub.REPO_ROOT / "weights" / NAME)
     assert _same_outputs(ZooModule.from_pretrained(spec.hub_repo), reference)  # the registered repo's pinned revision
     assert _same_outputs(ZooModule.from_pretrained(spec.hub_repo, revision=PINNED, local_files_only=True), reference)
@@ -430,7 +550,7 @@ def test_push_to_hub_uploads_the_saved_folder(monkeypatch, tmp_path):
 def test_resolve_weights_fetches_the_files_asked_for(pinned, offline_cache):
     """A package that reads another file of the folder (unem's backbone) asks for it by name."""
     spec, files = pinned
-    _seed_hf_cache(offline_cache, spec.hub_repo, [files["model.safetensors"], files["config.json"]], commit=PINNED)
+    _seed_hf_cache(offline_cache, spec.hub_repo, [files["model.safetensors"], files["config.json"]], commit=PINNED, ref=_tag())
     directory, source = hub.resolve_weights(NAME)
     assert source == "hub" and directory.name == PINNED
     with pytest.raises(WeightsNotFoundError, match="not cached: README.md"):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import warnings
@@ -45,11 +46,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from zoo.registry import checkpoint_record, get_spec
+    from zoo.registry import checkpoint_record, get_spec, pinned_revision
 
     spec = get_spec(args.name)
     record = checkpoint_record(args.name)
-    fields = {**asdict(spec), "record_type": spec.record_type.__name__}
+    fields = {**asdict(spec), "record_type": spec.record_type.__name__, "pinned_revision": pinned_revision(spec)}
     print(json.dumps({"spec": fields, "checkpoint": record.to_dict() if record else None}, indent=2))
     return 0
 
@@ -479,6 +480,8 @@ def _cmd_unlearn(args: argparse.Namespace) -> int:
         return 0
     if not (args.method and args.model and args.forget and args.output):
         raise ValueError("expected METHOD, --model, --forget and -o/--output (or --list)")
+    if args.quiet:
+        os.environ["ZOO_QUIET"] = "1"  # the method's and the retraining's bars
     return _run_unlearn(args)
 
 
@@ -506,7 +509,7 @@ def _run_unlearn(args: argparse.Namespace) -> int:
     split.save(out / "split.json")
     task = model.config.task
     if args.evaluate:
-        rows, nets = compare_methods(model.net, dataset, split, task, {args.method: {"method": args.method, **hparams}}, retrain)
+        rows, nets = compare_methods(model.net, dataset, split, task, {args.method: {"method": args.method, **hparams}}, retrain, retrain_progress=True)
         (out / "metrics.json").write_text(json.dumps(rows, indent=2) + "\n")
         print(results_table(rows, task))
         net, seconds = nets[args.method], rows[args.method]["seconds"]
@@ -703,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N or mps")
     p.add_argument("--list", action="store_true", help="list the methods and their hyper-parameters, then every family's methods in the taxonomy")
     p.add_argument("--taxonomy", action="store_true", help="only the taxonomy: intention (removal / suppression), approach, where measured")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars (none either when stderr is not a terminal)")
     p.set_defaults(func=_cmd_unlearn)
 
     p = sub.add_parser("export", help="export to ONNX (torch.export + dynamo exporter), checked against onnxruntime")
@@ -718,8 +722,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _DropEnumConstantDeprecation(logging.Filter):
+    """torchao (imported by transformers whenever it is installed: the ``int8`` extra) registers Enums as pytree
+    constants, and torch 2.14 logs a deprecation line per Enum on every import: noise in every command's output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "register_constant() on Enum subclasses is deprecated" not in record.getMessage()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``zoo`` command; returns the exit status (2: bad arguments or input, the one-line reason on stderr)."""
+    logging.getLogger("torch.utils._pytree").addFilter(_DropEnumConstantDeprecation())
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -1,9 +1,10 @@
-"""Weights: resolve (local directory -> shipped ``weights/<name>/`` -> Hugging Face Hub at the spec's pinned
+"""Weights: resolve (local directory -> shipped ``weights/<name>/`` -> Hugging Face Hub at the model's pinned
 revision), verify, load, cards.
 
 A weights folder has the Hub layout: ``model.safetensors``, ``config.json``, ``README.md`` (the model card)
 and the card's images. The sha256 of every shipped file is recorded in ``zoo/checkpoints.json``: they are the files
-of the spec's ``hub_revision``. Loading reads, downloads and checks only ``model.safetensors`` and ``config.json``
+of the pinned revision (:func:`zoo.registry.pinned_revision`: the record's ``hub_commit`` once pushed, else the
+content-addressed tag ``zoo-<12 hex>`` that ``tools/push_to_hub.py`` creates), never of ``main``. Loading reads, downloads and checks only ``model.safetensors`` and ``config.json``
 (:data:`~zoo.core.files.LOAD_FILES`), so that an edit of the card or of an image, on the Hub or in a copy, can never
 break it; a mismatch of those two is refused. A folder written by ``save_pretrained`` carries a manifest
 (``sha256.json``), which loading checks the same way.
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.core.files import CARD_NAME, CONFIG_NAME, LOAD_FILES, MANIFEST_NAME, WEIGHTS_NAME
-from zoo.registry import REGISTRY, ModelSpec, checkpoint_record, get_spec, resolve_class
+from zoo.registry import REGISTRY, ModelSpec, checkpoint_record, get_spec, pinned_revision, pinned_revisions, resolve_class
 
 __all__ = [
     "CARD_NAME", "CONFIG_NAME", "MANIFEST_NAME", "WEIGHTS_NAME", "card", "create", "folder_card", "from_pretrained", "load",
@@ -117,11 +118,17 @@ def verify_manifest(directory: str | Path) -> bool:
     return True
 
 
+def is_pinned(spec: ModelSpec, revision: str | None) -> bool:
+    """Whether ``revision`` is the pinned one of ``spec`` (None, or any name of it: the spec's ``hub_revision``, the
+    record's ``hub_commit``, the pin tag), whose files the record and the shipped copy hold."""
+    return revision is None or revision in (pinned_revisions(spec) or ("main",))
+
+
 def _recorded_digests(spec: ModelSpec, revision: str | None) -> dict[str, str]:
-    """The recorded sha256 of the files loading reads, when the record is that of ``revision`` (None: the spec's
-    pinned ``hub_revision``, whose files the record holds); empty for another revision or an unrecorded model."""
+    """The recorded sha256 of the files loading reads, when the record is that of ``revision`` (None: the pinned
+    revision, whose files the record holds); empty for another revision or an unrecorded model."""
     record = checkpoint_record(spec.name)
-    if record is None or revision not in (None, spec.hub_revision):
+    if record is None or not is_pinned(spec, revision):
         return {}
     return {f: record.sha256[f] for f in LOAD_FILES if f in record.sha256}
 
@@ -205,14 +212,16 @@ def resolve_weights(
 ) -> tuple[Path, str]:
     """Find the weights folder of ``name``.
 
-    Order: ``weights`` (an explicit local directory) -> ``weights/<name>/`` shipped with zoo (the files of the spec's
-    ``hub_revision``) -> the spec's Hub repo at ``revision`` (default: the spec's pinned ``hub_revision``), from the
-    Hugging Face cache or downloaded; ``HF_HUB_OFFLINE`` and ``local_files_only`` keep it to the cache.
+    Order: ``weights`` (an explicit local directory) -> ``weights/<name>/`` shipped with zoo (the files of the pinned
+    revision) -> the spec's Hub repo at ``revision`` (default: the pinned revision,
+    :func:`zoo.registry.pinned_revision`), from the Hugging Face cache or downloaded; ``HF_HUB_OFFLINE`` and
+    ``local_files_only`` keep it to the cache.
 
     Args:
         name: registered model name.
         weights: a local weights directory.
-        revision: the Hub revision; another than the spec's skips the shipped copy.
+        revision: the Hub revision (a branch, tag or commit sha); one that is not a name of the pinned revision (for
+            example ``"main"``) skips the shipped copy.
         local_files_only: never ask the Hub.
         files: what a Hub copy must hold (default: what loading reads; ``unem``'s backbone asks for its own file).
 
@@ -225,14 +234,14 @@ def resolve_weights(
     spec = get_spec(name)
     if weights is not None:
         return _weights_directory(weights, "weights"), "local"
-    pinned = revision in (None, spec.hub_revision)
+    pinned = is_pinned(spec, revision)
     shipped = SHIPPED_WEIGHTS / spec.name
     if pinned and (shipped / WEIGHTS_NAME).is_file():
         return shipped, "shipped"
-    where = "" if pinned else f" (that copy is revision {spec.hub_revision!r})"
+    where = "" if pinned else f" (that copy is revision {pinned_revision(spec)!r})"
     directory = _download_from_hub(
         spec.hub_repo,
-        revision or spec.hub_revision,
+        revision or pinned_revision(spec),
         subject=f"no weights for {spec.name!r}: not in weights/{spec.name}/ of this installation{where}, and ",
         alternative=f"pass weights=<directory with {WEIGHTS_NAME} and {CONFIG_NAME}>",
         local_files_only=local_files_only,
@@ -337,8 +346,10 @@ def load(
         official: read ``weights`` through the model package's ``convert.py``. The architecture is the one the
             file holds: ``convert.official_config`` infers its shape-determining settings from the tensors, or
             reads them from the run's own configuration file.
-        revision: the Hub revision (branch, tag or commit sha; default: the spec's pinned ``hub_revision``). The
-            recorded sha256 are those of the pinned revision: another revision is loaded as the Hub serves it.
+        revision: the Hub revision (branch, tag or commit sha; default: the pinned one,
+            :func:`zoo.registry.pinned_revision`: the pin tag ``zoo-<12 hex>`` or the recorded ``hub_commit``). The
+            recorded sha256 are those of the pinned revision, whose files the shipped copy holds: another revision
+            (``"main"``) is downloaded or read from the cache and loaded as the Hub serves it.
         local_files_only: use the shipped copy or the Hugging Face cache only, never the network.
         overrides: config fields set explicitly (with ``official=True``: settings no tensor reveals, such as
             Rawformer's ``vit_heads``; they take precedence over what was inferred).
@@ -459,7 +470,7 @@ def from_pretrained(
         spec = next((s for s in REGISTRY.values() if s.hub_repo == source), None)
         directory = _download_from_hub(
             source,
-            revision or (spec.hub_revision if spec else "main"),
+            revision or (pinned_revision(spec) if spec else "main"),
             subject=f"no weights at {source!r}: no local directory of that name, and ",
             alternative=f"pass the path of a directory with {WEIGHTS_NAME} and {CONFIG_NAME}",
             local_files_only=local_files_only,

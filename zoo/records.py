@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 R = TypeVar("R", bound="CheckpointRecord")
 
 
@@ -59,6 +60,9 @@ class CheckpointRecord:
         train_device: what trained it (``tools/weights/common.py: device_name``).
         baselines: the same metrics for the baselines, by baseline name.
         sha256: hex sha256 of every file in the weights folder, by file name.
+        hub_commit: the Hub commit (40 hex digits) that holds these files, once ``tools/push_to_hub.py --record``
+            recorded it: then the pinned revision (:func:`zoo.registry.pinned_revision`), ahead of the pin tag.
+            None (left out of the JSON form): not pushed, the pin is the tag.
     """
 
     num_params: int
@@ -72,6 +76,7 @@ class CheckpointRecord:
     train_device: str
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)
     sha256: dict[str, str] = field(default_factory=dict)
+    hub_commit: str | None = None
 
     @classmethod
     def from_dict(cls: type[R], data: dict[str, Any]) -> R:
@@ -102,8 +107,11 @@ class CheckpointRecord:
         return record
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (``zoo/checkpoints.json``)."""
-        return dataclasses.asdict(self)
+        """The JSON form (``zoo/checkpoints.json``); ``hub_commit`` only once recorded."""
+        data = dataclasses.asdict(self)
+        if data.get("hub_commit") is None:
+            data.pop("hub_commit", None)
+        return data
 
     def validate(self) -> None:
         """Check values beyond their types: counts positive, metrics finite, digests well formed.
@@ -124,6 +132,8 @@ class CheckpointRecord:
             for metric, value in values.items():
                 if not math.isfinite(value):
                     raise ValueError(f"{name}.{group}[{metric!r}]: expected a finite number, received {value}")
+        if self.hub_commit is not None and not _COMMIT.match(self.hub_commit):
+            raise ValueError(f"{name}.hub_commit: expected a Hub commit sha (40 lower-case hex digits), received {self.hub_commit!r}")
         for filename, digest in self.sha256.items():
             if not _SHA256.match(digest):
                 raise ValueError(f"{name}.sha256[{filename!r}]: expected 64 lower-case hex digits, received {digest!r}")

@@ -8,12 +8,19 @@ names the LightningModule by import path; :func:`resolve_class` imports it only 
 What was measured about a shipped checkpoint (file hashes, parameter count, metrics) lives in
 ``zoo/checkpoints.json``, written by ``tools/make_weights.py`` and never by hand, read as typed records
 (:mod:`zoo.records`).
+
+Each model's Hub revision is pinned (:func:`pinned_revision`): the record's ``hub_commit`` once a push recorded it,
+else a content-addressed tag, ``zoo-`` and the first 12 hex digits of a sha256 over the recorded digests of the
+files loading reads (every file of the folder but the card and its images, :func:`pin_tag`). The tag exists before
+any push (it is computed from the record) and ``tools/push_to_hub.py`` creates it on the commit it uploads, never
+moving an existing one; new weights make a new tag, so an installed zoo keeps loading the files it recorded.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import hashlib
 import importlib
 import json
 import pkgutil
@@ -24,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from zoo.core.files import CARD_NAME
 from zoo.records import CheckpointRecord
 
 CHECKPOINTS_FILE = Path(__file__).with_name("checkpoints.json")
@@ -47,9 +55,13 @@ class ModelSpec:
         module: ``"package.module:Class"`` of the LightningModule.
         config: overrides applied to the module's config dataclass for this variant.
         hub_repo: Hugging Face Hub repo id the weights would be pushed to.
-        hub_revision: the revision of ``hub_repo`` that ``zoo.load`` fetches (a commit sha once pushed: pinned, so
-            that later commits to the repo cannot change what an installed zoo loads). The sha256 recorded in
-            ``zoo/checkpoints.json`` are the files of this revision.
+        hub_revision: the revision of ``hub_repo`` that ``zoo.load`` fetches; empty (the default): the pinned one
+            that :func:`pinned_revision` derives from the shipped checkpoint's record, which is the record's
+            ``hub_commit`` once a push recorded it, else the content-addressed tag :func:`pin_tag` of the recorded
+            files (``zoo-<12 hex>``, created by ``tools/push_to_hub.py`` on the commit it pushes). A pin, not a
+            branch: later commits to ``main`` (an edited card) cannot change what an installed zoo loads. Set it only
+            to pin another revision by hand; the sha256 recorded in ``zoo/checkpoints.json`` are the files of the
+            pinned revision.
         license: licence of the weights the zoo ships (trained here).
         tags: Hub tags.
         headline_metric: key in the checkpoint's metrics shown in the README table.
@@ -76,7 +88,7 @@ class ModelSpec:
     module: str
     config: dict[str, Any] = field(default_factory=dict)
     hub_repo: str = ""
-    hub_revision: str = "main"
+    hub_revision: str = ""
     license: str = "apache-2.0"
     tags: tuple[str, ...] = ()
     headline_metric: str = ""
@@ -216,6 +228,56 @@ def checkpoint_record(name: str) -> CheckpointRecord | None:
 def reload_checkpoint_records() -> None:
     """Forget the cached ``checkpoints.json`` (after ``tools/make_weights.py`` rewrote it)."""
     _checkpoint_records.cache_clear()
+
+
+PIN_PREFIX = "zoo-"
+_NOT_PINNED_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".md")
+"""The card and its images: what an edit on the Hub may change without touching the pin."""
+
+
+def pinned_files(sha256: Mapping[str, str]) -> dict[str, str]:
+    """The recorded files a pin covers: every file but the card and its images (``model.safetensors``,
+    ``config.json`` and the companion files some packages load, such as unem's ``backbone.safetensors``)."""
+    return {f: d for f, d in sorted(sha256.items()) if f != CARD_NAME and not f.lower().endswith(_NOT_PINNED_SUFFIXES)}
+
+
+def pin_tag(sha256: Mapping[str, str]) -> str:
+    """The content-addressed Hub tag of a checkpoint: ``zoo-`` + the first 12 hex digits of the sha256 of the lines
+    ``"<file> <hex sha256>\\n"`` of :func:`pinned_files`, sorted by file name.
+
+    Args:
+        sha256: file name -> hex sha256 (a record's ``sha256``).
+
+    Raises:
+        ValueError: ``sha256`` lacks ``model.safetensors`` or ``config.json``.
+    """
+    from zoo.core.files import LOAD_FILES
+
+    files = pinned_files(sha256)
+    missing = [f for f in LOAD_FILES if f not in files]
+    if missing:
+        raise ValueError(f"sha256: expected the digests of {', '.join(LOAD_FILES)}, received none for {', '.join(missing)}")
+    text = "".join(f"{name} {digest}\n" for name, digest in files.items())
+    return PIN_PREFIX + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def pinned_revision(spec: ModelSpec) -> str:
+    """The Hub revision ``zoo.load`` fetches for ``spec`` by default: ``spec.hub_revision`` when set, else the record's
+    ``hub_commit``, else its :func:`pin_tag`; ``"main"`` for a model with no recorded checkpoint (nothing to pin)."""
+    names = pinned_revisions(spec)
+    return names[0] if names else "main"
+
+
+def pinned_revisions(spec: ModelSpec) -> tuple[str, ...]:
+    """Every name of the pinned revision of ``spec``, preferred first (the spec's ``hub_revision``, the record's
+    ``hub_commit``, its :func:`pin_tag`): the revisions whose files the record holds, for which the shipped copy is
+    used and the record's sha256 are checked. Empty when nothing is recorded or pinned."""
+    record = checkpoint_record(spec.name)
+    names = [spec.hub_revision] if spec.hub_revision else []
+    if record is not None:
+        names += [record.hub_commit] if record.hub_commit else []
+        names += [pin_tag(record.sha256)] if pinned_files(record.sha256) else []
+    return tuple(dict.fromkeys(n for n in names if n))
 
 
 def resolve_class(spec: ModelSpec) -> type:

@@ -201,7 +201,9 @@ class ZooModule(L.LightningModule):
             delete_patterns: remote files to delete in the same commit.
 
         Returns:
-            The commit's URL (a ``huggingface_hub.CommitInfo``: its ``oid`` is the sha to pin as ``hub_revision``).
+            The commit's URL (a ``huggingface_hub.CommitInfo``: its ``oid`` is the sha to pin as a revision).
+            A registered model's shipped checkpoint is pushed with ``tools/push_to_hub.py`` instead, which also
+            creates the pin tag ``zoo.load`` reads.
         """
         import tempfile
 

@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 from zoo.core import checks
+from zoo.core.progress import progress
 from zoo.unlearning.base import METHODS, hyperparameters
 from zoo.unlearning.cache import cache_dir, cached_network, entry_key
 from zoo.unlearning.data import UnlearningData
@@ -145,7 +146,9 @@ def run_method(net: nn.Module, method: str, dataset: Dataset, split: Split, task
     return net.eval(), time.perf_counter() - start
 
 
-def retrained_reference(net: nn.Module, dataset: Dataset, split: Split, task: str, cache: Path | None = None, **hparams: Any) -> tuple[nn.Module, float]:
+def retrained_reference(
+    net: nn.Module, dataset: Dataset, split: Split, task: str, cache: Path | None = None, *, show_progress: bool | None = None, **hparams: Any
+) -> tuple[nn.Module, float]:
     """The model retrained on the retain set, computed once per (split, architecture, hyper-parameters) and cached.
 
     Concurrent runs on the same entry wait for each other (a file lock next to it) instead of all retraining; an
@@ -157,6 +160,8 @@ def retrained_reference(net: nn.Module, dataset: Dataset, split: Split, task: st
         split: forget / retain / validation / test indices.
         task: ``"classification"`` or ``"regression"``.
         cache: the cache directory (default :func:`cache_dir`).
+        show_progress: the retraining's progress bar, overriding the ``progress`` hyper-parameter for display only
+            (None: as ``progress`` says): ``progress`` is part of the cache key, which a display choice must not change.
         hparams: the ``retrain`` method's hyper-parameters.
 
     Returns:
@@ -164,7 +169,8 @@ def retrained_reference(net: nn.Module, dataset: Dataset, split: Split, task: st
     """
     fingerprint = split.fingerprint()
     key = entry_key(fingerprint, net, task, sorted(hparams.items()))
-    return cached_network(cache or cache_dir(), key, fingerprint, net, lambda: run_method(net, "retrain", dataset, split, task, **hparams), hparams)
+    shown = hparams if show_progress is None else {**hparams, "progress": show_progress}
+    return cached_network(cache or cache_dir(), key, fingerprint, net, lambda: run_method(net, "retrain", dataset, split, task, **shown), hparams)
 
 
 def compare_methods(
@@ -179,6 +185,7 @@ def compare_methods(
     regression_loss: str = "l1",
     representation: bool = False,
     probe_targets: Any = None,
+    retrain_progress: bool | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, nn.Module]]:
     """Evaluate the original model, the retrained reference and every method on one split.
 
@@ -195,16 +202,17 @@ def compare_methods(
             to retrain, k-NN accuracy on forget / retain features, and with ``probe_targets`` a downstream linear
             probe: :func:`zoo.unlearning.representation.representation_columns`).
         probe_targets: (len(dataset),) labels of the probe's downstream task.
+        retrain_progress: the retraining's bar (:func:`retrained_reference`'s ``show_progress``; not in its cache key).
 
     Returns:
         Row name (``"original"``, ``"retrain"``, then the display names) -> metrics, and row name -> network.
     """
-    retrained, retrain_seconds = retrained_reference(net, dataset, split, task, cache, **retrain)
+    retrained, retrain_seconds = retrained_reference(net, dataset, split, task, cache, show_progress=retrain_progress, **retrain)
     reference = evaluate(retrained, dataset, split, task, regression_loss=regression_loss)
     rows = {"original": evaluate(net, dataset, split, task, reference, regression_loss), "retrain": evaluate(retrained, dataset, split, task, reference, regression_loss)}
     rows["retrain"]["seconds"] = retrain_seconds
     models = {"original": net, "retrain": retrained}
-    for name, spec in methods.items():
+    for name, spec in progress(methods.items(), "unlearning methods", total=len(methods), unit="method"):
         spec = dict(spec)
         unlearned, seconds = run_method(net, spec.pop("method"), dataset, split, task, **spec)
         rows[name] = evaluate(unlearned, dataset, split, task, reference, regression_loss)

@@ -19,6 +19,7 @@ import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 
+from zoo.core.progress import lightning_bar
 from zoo.losses.supervised import check_task, task_loss
 from zoo.unlearning.data import UnlearningData
 
@@ -86,7 +87,8 @@ class Unlearner(L.LightningModule):
         batch_size: samples per batch.
         regression_loss: ``"l1"`` or ``"mse"``.
         seed: seed of shuffling and of any random draw.
-        progress: show Lightning's progress bar.
+        progress: show Lightning's progress bar (on a terminal only, and never with ``ZOO_QUIET=1``:
+            :func:`zoo.core.progress.lightning_bar`).
     """
 
     method_name: ClassVar[str] = ""
@@ -152,7 +154,7 @@ class Unlearner(L.LightningModule):
             logger=False,
             enable_checkpointing=False,
             enable_model_summary=False,
-            enable_progress_bar=self.progress,
+            enable_progress_bar=lightning_bar(self.progress),
             accelerator="auto",
             devices=1,
         )
