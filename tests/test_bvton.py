@@ -148,6 +148,90 @@ def test_folder_data_module_reads_a_vitonhd_tree(tmp_path):
         TryOnFolderDataset(tmp_path / "missing", "train")
 
 
+TRYON_TO_DRESSCODE = {0: 0, 1: 11, 2: 4, 3: 6, 4: 14, 5: 15, 6: 12, 7: 17}
+
+
+def write_dresscode_tree(root, ids=("013563", "013564"), missing=7):
+    """DressCode's upper_body layout: ``images/<id>_0.jpg`` (person, 1024 x 768 there; 128 x 96 here), ``<id>_1.jpg``
+    (in-shop, no cloth mask), ``label_maps/<id>_4.png`` (ATR labels), ``keypoints/<id>_2.json`` (18 x [x, y, score, id]
+    in the 384 x 512 frame, keypoint ``missing`` at -1), ``train_pairs.txt`` and ``test_pairs_paired.txt``."""
+    base = root / "upper_body"
+    for sub in ("images", "label_maps", "keypoints"):
+        (base / sub).mkdir(parents=True)
+    (base / "train_pairs.txt").write_text("".join(f"{i}_0.jpg {i}_1.jpg\n" for i in ids))
+    (base / "test_pairs_paired.txt").write_text(f"{ids[0]}_0.jpg {ids[0]}_1.jpg\n")
+    (base / "test_pairs_unpaired.txt").write_text(f"{ids[0]}_0.jpg {ids[1]}_1.jpg\n")
+    for k, i in enumerate(ids):
+        d = render_doll(50 + k, size=(128, 96))
+        Image.fromarray((d["person"] * 255).round().astype(np.uint8)).save(base / "images" / f"{i}_0.jpg", quality=98)
+        Image.fromarray((d["garment"] * 255).round().astype(np.uint8)).save(base / "images" / f"{i}_1.jpg", quality=98)
+        Image.fromarray(np.vectorize(TRYON_TO_DRESSCODE.get)(d["parsing"]).astype(np.uint8)).save(base / "label_maps" / f"{i}_4.png")
+        frame = (d["keypoints"][:, :2] + 0.5) * np.array([384 / 96, 512 / 128]) - 0.5  # pixel centres of the 128 x 96 image
+        points = [[float(x), float(y), 0.9, j] for j, (x, y) in enumerate(frame)]
+        points[missing] = [-1.0, -1.0, 0.0, missing]
+        (base / "keypoints" / f"{i}_2.json").write_text(json.dumps({"keypoints": points}))
+
+
+def test_folder_data_module_reads_a_dresscode_tree(tmp_path):
+    write_dresscode_tree(tmp_path)
+    data = TryOnFolderDataset(tmp_path, "train", (64, 48), layout="dresscode")
+    assert len(data) == 2
+    sample, doll = data[1], render_doll(51, size=(128, 96))
+    assert sample["person"].shape == (3, 64, 48) and sample["garment"].shape == (3, 64, 48)
+    expected = torch.from_numpy(doll["parsing"][::2, ::2].copy())
+    assert (sample["parsing"] == expected).float().mean() > 0.9  # ATR labels mapped back, nearest-neighbour resized
+    # keypoints read from the 384 x 512 frame (not the image's size) into the 64 x 48 sample; the missing one has confidence 0
+    want = (torch.from_numpy(doll["keypoints"][:, :2]) + 0.5) * 0.5 - 0.5
+    seen = torch.arange(NUM_KEYPOINTS) != 7
+    assert torch.allclose(sample["keypoints"][seen, :2], want[seen], atol=1e-3)
+    assert sample["keypoints"][7, 2] == 0 and (sample["keypoints"][seen, 2] == 1).all()
+    # no cloth-mask folder: the mask is the in-shop image's non-white pixels
+    true_mask = torch.from_numpy(doll["garment_mask"][::2, ::2].copy())
+    assert (sample["garment_mask"][0] == true_mask).float().mean() > 0.95
+    parts = sample["onmodel_parts"]
+    assert torch.equal(parts.sum(0) > 0, sample["parsing"] == UPPER) and parts[1:].sum() > 0
+    dm = TryOnDataModule(root=str(tmp_path), layout="dresscode", image_size=(64, 48), batch_size=2)
+    dm.setup()
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["person"].shape == (2, 3, 64, 48) and batch["keypoints"].shape == (2, NUM_KEYPOINTS, 3) and len(dm.eval_set) == 1
+    unpaired = TryOnFolderDataset(tmp_path, "test", (64, 48), layout="dresscode", paired=False)
+    unpaired.pairs = [tuple(line.split()) for line in (tmp_path / "upper_body" / "test_pairs_unpaired.txt").read_text().splitlines()]
+    other = unpaired[0]
+    assert torch.allclose(other["garment"], data[0]["garment"]) and not torch.allclose(other["swap_garment"], other["garment"])
+    with pytest.raises(ValueError, match="expected a dresscode folder"):
+        TryOnFolderDataset(tmp_path / "missing", "train", layout="dresscode")
+
+
+# ------------------------------------------------------------------------------------------------- FID / KID
+def test_inception_fid_runs_when_its_weights_file_is_given(tmp_path, monkeypatch):
+    """The standard-FID path: torch-fidelity's FID Inception-v3 from a local weights file (here random weights of its
+    exact architecture, written by the test: no download), 2048-d features into torchmetrics' FID / KID."""
+    pytest.importorskip("torch_fidelity")
+    import torch_fidelity.feature_extractor_inceptionv3 as fidelity
+
+    from zoo.metrics.fid import fid_kid, inception_network
+
+    with monkeypatch.context() as patch:  # build the architecture once without its download, save a state_dict
+        patch.setattr(fidelity, "load_state_dict_from_url", lambda *args, **kwargs: None)
+        patch.setattr(fidelity.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state, *a, **k: None)
+        torch.manual_seed(0)
+        state = fidelity.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"]).state_dict()
+    for key, value in state.items():  # He-normal convolutions: random features that still tell images apart at depth 48
+        if value.ndim == 4:
+            value.normal_(0, (2 / value[0].numel()) ** 0.5)
+    torch.save(state, tmp_path / "pt_inception.pth")
+    features = inception_network(str(tmp_path / "pt_inception.pth"))
+    assert features.module.num_features == 2048 and "Inception-v3" in features.kind and "pt_inception.pth" in features.kind
+    loaded = features.module.net.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())  # the given file's weights, not a download's
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.rand(2, 3, 64, 48, generator=g), torch.rand(2, 3, 64, 48, generator=g).mul(0.3)  # 299 x 299 inside: few images
+    with torch.no_grad():
+        assert features.module(real).shape == (2, 2048)
+    same, apart = fid_kid(real, real, features, kid_subset_size=2, kid_subsets=2), fid_kid(real, fake, features, kid_subset_size=2, kid_subsets=2)
+    assert abs(same["fid"]) < 1e-3 * apart["fid"] and apart["fid"] > 0 and apart["kid"] > abs(same["kid"])
+
+
 # ------------------------------------------------------------------------------------------------- the stages
 def stage_model(stage: str, **config):
     torch.manual_seed(0)
@@ -274,6 +358,20 @@ def test_cli_predict_takes_the_person_and_garment_as_options(tiny, tmp_path, cap
         pytest.skip("zoo predict does not take --person / --garment yet")
     assert code == 0, capsys.readouterr().err
     assert np.asarray(Image.open(tmp_path / "out.png")).shape == (64, 48, 3)
+
+
+# --------------------------------------------------------------------------------------------------- bench
+def test_bench_row_is_the_try_on_at_256x192_with_its_peak_memory(tiny):
+    from zoo import bench
+
+    (row,) = bench.model_paths(tiny, None, None)
+    assert "256x192" in row.what and row.reference is None and [tuple(t.shape[-2:]) for t in row.inputs] == [(256, 192)] * 5
+    with torch.no_grad():
+        out = row.zoo(*row.inputs)
+    assert out.shape == (1, 3, 256, 192) and torch.isfinite(out).all()
+    assert bench.peak_mib(lambda: row.zoo(*row.inputs), torch.device("cpu")) > 1.0  # what the row's "peak MiB" column reports
+    (small,) = bench.model_paths(tiny, 2, 64)  # --size H: H x 3H/4, on the pyramid's multiple
+    assert small.inputs[0].shape == (2, 3, 64, 48) and small.items == 2
 
 
 # -------------------------------------------------------------------------------------------------- resume

@@ -16,6 +16,7 @@ and SSIM of the paired reconstruction; stage 1's proxy L1 and flow end-point err
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from weights.common import device_name, fit_or_restore
 from zoo.core.files import BEFORE_AFTER_NAME
+from zoo.core.progress import progress
 from zoo.records import EvalDataset
 
 RUN_DIR = Path("outputs/bvton_tiny")
@@ -37,6 +39,8 @@ RUNS = (  # name, recipe, the run whose weights it starts from
     ("baseline", "baseline_tiny.yaml", "stage2_noproxy"),
 )
 EVAL_SEED, EVAL_COUNT, FEATURE_SEED, FEATURE_COUNT = 200_000, 64, 300_000, 256
+INCEPTION_ENV = "ZOO_FID_INCEPTION"
+"""Environment variable naming a local FID Inception weights file: then FID / KID are the standard ones."""
 ROWS = {
     "bvton": "BVTON (this checkpoint)",
     "noproxy": "BVTON without the canonical proxy (condition generator on in-shop garments of the 64 paired dolls)",
@@ -45,13 +49,50 @@ ROWS = {
 PALETTE = np.array([[255, 255, 255], [230, 180, 140], [220, 40, 40], [40, 60, 200], [240, 200, 40], [40, 190, 90], [120, 80, 160], [250, 140, 200]], np.uint8)
 
 
-def _loss_curve(name: str) -> list[float]:
-    """First and last logged ``g/total_step`` of a run (its CSV log)."""
-    values = []
+TERMS = {"stage1": ("l1", "mask"), "stage2": ("ce", "mask"), "stage2_noproxy": ("ce", "mask"), "stage3": ("vgg", "fm", "gan"), "baseline": ("vgg", "fm", "gan")}
+"""The terms whose curves the card shows besides each run's total: the reconstruction terms, and stage 3's adversarial ones."""
+
+
+def _loss_curves(runs) -> dict[str, list[float]]:
+    """Each run's total (``name``) and :data:`TERMS` (``"name term"``) curves (:func:`_loss_curve`)."""
+    curves = {}
+    for name in runs:
+        curves[name] = _loss_curve(name)
+        curves.update({f"{name} {term}": _loss_curve(name, term=term) for term in TERMS.get(name, ())})
+    return curves
+
+
+def _loss_curve(name: str, parts: int = 4, term: str = "total") -> list[float]:
+    """A logged generator term ``g/<term>_step`` of a run (its CSV logs), averaged over each of ``parts`` equal
+    stretches of training: whether it still falls at the end."""
+    values, key = [], f"g/{term}_step"
     for path in sorted((RUN_DIR / name).glob("version_*/metrics.csv")):
         with open(path) as f:
-            values += [float(r["g/total_step"]) for r in csv.DictReader(f) if r.get("g/total_step")]
-    return [round(values[0], 5), round(values[-1], 5)] if values else []
+            values += [float(r[key]) for r in csv.DictReader(f) if r.get(key)]
+    if len(values) < parts:
+        return [round(v, 5) for v in values]
+    size = len(values) // parts
+    return [round(sum(values[i * size : (i + 1) * size]) / size, 5) for i in range(parts)]
+
+
+@torch.no_grad()
+def _step_curve(name: str, batches, lpips) -> dict[str, list[float]]:
+    """Held-out SSIM / LPIPS of a synthesizer run at each checkpoint it kept (``save_top_k: -1``), by generator step."""
+    import zoo
+    from torchmetrics.functional.image import structural_similarity_index_measure as ssim
+
+    model, curve = zoo.create("bvton_tiny"), {"generator_steps": [], "ssim": [], "lpips": []}
+    kept = [p for p in (RUN_DIR / name / "checkpoints").glob("*step=*.ckpt") if "-v" not in p.stem]
+    for path in progress(sorted(kept, key=lambda p: int(p.stem.rsplit("step=", 1)[-1])), f"{name} by step", unit="checkpoint"):
+        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+        model.load_net_state({k[len("net.") :]: v for k, v in state.items() if k.startswith("net.")})
+        model.eval()
+        fake = torch.cat([model.tryon_batch(b, "swap_garment")["image"].clamp(0, 1) for b in batches])
+        real = torch.cat([b["swap_person"] for b in batches])
+        curve["generator_steps"].append(float(state["generator_steps"]))
+        curve["ssim"].append(round(float(ssim(fake, real, data_range=1.0)), 5))
+        curve["lpips"].append(round(float(lpips(fake, real).mean()), 5))
+    return curve
 
 
 def _fit_all(ckpt: str | None, overrides: list[str]) -> dict:
@@ -73,9 +114,14 @@ def _eval_batches(batch_size: int = 16) -> list[dict[str, torch.Tensor]]:
 
 
 def _feature_network():
-    """The FID / KID feature network: a SmallFeatureNet trained to tell the texture and the dressing style of other dolls."""
+    """The FID / KID feature network: the standard FID Inception-v3 when ``ZOO_FID_INCEPTION`` names its weights file
+    (torch-fidelity's ``pt_inception-2015-12-05-6726825d.pth``), else a SmallFeatureNet trained to tell the texture and
+    the dressing style of other dolls (offline: no Inception weights ship with any package)."""
     from zoo.data.tryon import render_doll
-    from zoo.metrics.fid import small_network, train_feature_network
+    from zoo.metrics.fid import inception_network, small_network, train_feature_network
+
+    if os.environ.get(INCEPTION_ENV):
+        return inception_network(os.environ[INCEPTION_ENV])
 
     dolls = [render_doll(FEATURE_SEED + i, size=(64, 48)) for i in range(FEATURE_COUNT)]
     images = torch.stack([torch.from_numpy(d["person"]).permute(2, 0, 1) for d in dolls])
@@ -91,18 +137,21 @@ def _score(model, batches, features, lpips) -> tuple[dict[str, float], dict[str,
     from zoo.metrics.fid import fid_kid
 
     model.eval()
-    swaps, owns, outs = [], [], {"layout": [], "image": []}
-    for batch in batches:
+    swaps, owns, outs, hits = [], [], {"layout": [], "image": []}, []
+    for batch in progress(batches, "try-on", unit="batch"):
         swap = model.tryon_batch(batch, "swap_garment")
         swaps.append(swap["image"].clamp(0, 1))
         outs["layout"].append(swap["layout"].argmax(1))
-        owns.append(model.tryon_batch(batch, "garment")["image"].clamp(0, 1))
+        own = model.tryon_batch(batch, "garment")
+        owns.append(own["image"].clamp(0, 1))
+        hits.append((own["logits"].argmax(1) == batch["parsing"]).float().flatten(1).mean(1))
     fake, own = torch.cat(swaps), torch.cat(owns)
     real, person = torch.cat([b["swap_person"] for b in batches]), torch.cat([b["person"] for b in batches])
     scores = {
         "ssim": float(ssim(fake, real, data_range=1.0)), "lpips": float(lpips(fake, real).mean()),
         **{k: v for k, v in fid_kid(real, fake, features, kid_subset_size=32).items() if k != "kid_std"},
         "ssim_paired": float(ssim(own, person, data_range=1.0)),
+        "layout_acc": float(torch.cat(hits).mean()),
     }
     return scores, {"image": fake, "layout": torch.cat(outs["layout"])}
 
@@ -117,7 +166,7 @@ def _proxy_metrics(model, batches) -> tuple[dict[str, float], torch.Tensor]:
     data = PaperDollDataset(EVAL_COUNT, (64, 48), EVAL_SEED, paired=True, references=True)
     l1 = l1_id = epe = epe_id = count = 0.0
     proxies = []
-    for start in range(0, EVAL_COUNT, 16):
+    for start in progress(range(0, EVAL_COUNT, 16), "proxy metrics", unit="batch"):
         items = [data[i] for i in range(start, min(start + 16, EVAL_COUNT))]
         b = {k: torch.stack([it[k] for it in items]) for k in items[0]}
         garment = b["person"] * (b["parsing"] == UPPER)[:, None]
@@ -182,9 +231,10 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
 
     batches = _eval_batches()
     features, lpips = _feature_network(), LPIPS()
-    save_file({k: v.contiguous() for k, v in features.module.state_dict().items()}, str(out_dir / "fid_features.safetensors"))
+    if not os.environ.get(INCEPTION_ENV):  # the small network is trained here: ship it so the figures can be re-measured
+        save_file({k: v.contiguous() for k, v in features.module.state_dict().items()}, str(out_dir / "fid_features.safetensors"))
     scores, outputs = {}, {}
-    for key, net in nets.items():
+    for key, net in progress(nets.items(), "try-on rows", total=len(nets), unit="row"):
         scores[key], outputs[key] = _score(net, batches, features, lpips)
     proxy, proxies = _proxy_metrics(model, batches)
     _grid(batches, proxies, outputs, out_dir / BEFORE_AFTER_NAME)
@@ -201,8 +251,8 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
                 f"{EVAL_COUNT} paper dolls at 64x48 (body seeds {EVAL_SEED}..{EVAL_SEED + EVAL_COUNT - 1}, never trained on), each "
                 "dressed in the next doll's in-shop garment; the reference is the exact render of that body wearing it. SSIM "
                 "(torchmetrics, 11x11 Gaussian) and LPIPS (" + lpips.kind + ") against it; FID and KID (torchmetrics; KID subsets "
-                "of 32, 100 subsets) of the try-ons against the references, with features from " + features.kind + " (saved as "
-                "fid_features.safetensors); ssim_paired: the person re-dressed in its own garment. Lower is better for LPIPS, FID, KID."
+                "of 32, 100 subsets) of the try-ons against the references, with features from " + features.kind + ("" if os.environ.get(INCEPTION_ENV) else " (saved as "
+                "fid_features.safetensors)") + "; ssim_paired: the person re-dressed in its own garment. Lower is better for LPIPS, FID, KID."
             ),
         ),
         eval_command=f"python tools/make_weights.py {spec.name}" + (" --ckpt last" if ckpt else ""),
@@ -214,6 +264,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
         stage_seconds={k: round(r.seconds, 1) for k, r in runs.items()},
         stage_steps={k: r.steps for k, r in runs.items()},
         proxy_metrics=proxy,
-        loss_curves={k: _loss_curve(k) for k in runs},
+        loss_curves=_loss_curves(runs),
+        step_curves={k: _step_curve(k, batches, lpips) for k in ("stage3", "baseline")},
         feature_network=features.kind,
     )

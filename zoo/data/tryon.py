@@ -57,6 +57,8 @@ CIHP_TO_TRYON = {0: 0, 1: 1, 2: 1, 3: 7, 4: 1, 5: 2, 6: 2, 7: 2, 8: 6, 9: 3, 10:
 upper clothes, dress, coat -> upper garment; pants, skirt -> lower garment; glove, neck, scarf -> skin)."""
 DRESSCODE_TO_TRYON = {0: 0, 1: 1, 2: 1, 3: 1, 4: 2, 5: 3, 6: 3, 7: 2, 8: 3, 9: 6, 10: 6, 11: 1, 12: 6, 13: 6, 14: 4, 15: 5, 16: 7, 17: 7}
 """DressCode's 18 ``label_maps`` labels -> :data:`TRYON_CLASSES` (4 upper, 5 skirt, 6 pants, 7 dress, 8 belt, 14/15 arms)."""
+DRESSCODE_POSE_FRAME = (384, 512)
+"""``(W, H)`` of the frame DressCode's ``keypoints/*_2.json`` coordinates are given in (its images are 768 x 1024)."""
 
 _SKIN = np.array([[0.98, 0.84, 0.72], [0.93, 0.75, 0.60], [0.82, 0.62, 0.46], [0.66, 0.47, 0.33], [0.50, 0.34, 0.23], [0.36, 0.24, 0.17]])
 _TEXTURES = ("stripes", "checks", "logo")
@@ -450,7 +452,8 @@ class TryOnFolderDataset(Dataset):
     stem, the pose ``<stem>_keypoints.json``). DressCode (``layout="dresscode"``): ``root/{category}/{split}_pairs.txt``
     and ``root/{category}/{images, label_maps, keypoints}`` where a person is ``<id>_0.jpg``, its cloth ``<id>_1.jpg``,
     its parsing ``label_maps/<id>_4.png``; cloth masks are made by thresholding the white background, and
-    DressCode's keypoints (``<id>_2.json``, ``keypoints`` of 18 x 4) are read as OpenPose-18.
+    DressCode's keypoints (``<id>_2.json``, ``keypoints`` of 18 x 4, in the :data:`DRESSCODE_POSE_FRAME`) are read
+    as OpenPose-18.
 
     Args:
         root: the dataset folder.
@@ -495,13 +498,16 @@ class TryOnFolderDataset(Dataset):
         return cloth * mask + (1 - mask), mask
 
     def _keypoints(self, path: Path, original: tuple[int, int]) -> torch.Tensor:
-        scale = (self.size[1] / original[0], self.size[0] / original[1])
         if self.layout == "vitonhd":
-            return read_openpose(path, scale)
+            return read_openpose(path, (self.size[1] / original[0], self.size[0] / original[1]))
+        # DressCode stores its keypoints in a 384 x 512 frame whatever the image size, and a missing one at or below
+        # 1 px (the official loader scales by width / 384, height / 512 and draws only points beyond 1 px)
         data = json.loads(checks.check_path(path, "keypoints json").read_text())
         values = np.asarray(data["keypoints"], np.float32).reshape(-1, 4)[:NUM_KEYPOINTS, :3].copy()
-        values[:, 2] = (values[:, 0] >= 0).astype(np.float32)
-        return scale_keypoints(torch.from_numpy(values), scale)
+        if values.shape[0] != NUM_KEYPOINTS:
+            raise ValueError(f"keypoints json: expected {NUM_KEYPOINTS} keypoints [x, y, score, id], received {values.shape[0]} in {str(path)!r}")
+        values[:, 2] = ((values[:, 0] > 1) & (values[:, 1] > 1)).astype(np.float32)
+        return scale_keypoints(torch.from_numpy(values), (self.size[1] / DRESSCODE_POSE_FRAME[0], self.size[0] / DRESSCODE_POSE_FRAME[1]))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         person, cloth = self.pairs[i]

@@ -255,20 +255,6 @@ class BVTON(AdversarialModule):
             return image if batched else image[0]
         return (image[0].permute(1, 2, 0).float().cpu().numpy() * 255 + 0.5).astype(np.uint8)
 
-    def bench_cases(self, batch_size: int, size: int) -> list:
-        """The try-on at 256 x 192 (the issue's bench size; ``size`` unused), eager vs torch.compile."""
-        from zoo.bench import BenchCase
-
-        g = torch.Generator().manual_seed(0)
-        h, w = 256, 192
-        parsing = torch.randint(0, 8, (batch_size, h, w), generator=g)
-        cond = person_conditions(torch.rand(batch_size, 3, h, w, generator=g), parsing, torch.rand(batch_size, 18, 3, generator=g) * torch.tensor([w, h, 1.0]))
-        mask = torch.ones(batch_size, 1, h, w)
-        x = tuple(t.to(self.device) for t in (torch.rand(batch_size, 3, h, w, generator=g), mask, cond["agnostic"], cond["parse_agnostic"], cond["pose"]))
-        net = self.inference_net.eval()
-        compiled = torch.compile(net)
-        return [BenchCase("try-on 256x192 (stages 2 + 3)", "eager", "torch.compile", lambda: net(*x), lambda: compiled(*x))]
-
     # ---------------------------------------------------------------------------------------------- training
     def stage_modules(self) -> list[nn.Module]:
         """The networks the configured stage trains."""

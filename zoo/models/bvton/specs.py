@@ -15,7 +15,10 @@ class BVTONRecord(CheckpointRecord):
         stage_steps: optimiser steps of each run, by run name.
         proxy_metrics: stage 1 on held-out dolls: ``proxy_l1`` (proxy vs the visible in-shop garment), ``flow_epe``
             (pixels, against the doll's analytic flows, on visible pixels), ``proxy_l1_identity`` (no warp).
-        loss_curves: first and last logged total loss of each run, by run name.
+        loss_curves: each run's logged generator total loss, averaged over each quarter of its training, by run name,
+            and some of its terms under ``"<run> <term>"``.
+        step_curves: held-out ``ssim`` and ``lpips`` of a synthesizer run at each checkpoint it kept, with their
+            ``generator_steps``, by run name (``stage3``: BVTON; ``baseline``: the paired-only baseline).
         feature_network: how the FID / KID features were made.
     """
 
@@ -23,6 +26,7 @@ class BVTONRecord(CheckpointRecord):
     stage_steps: dict[str, int] = field(default_factory=dict)
     proxy_metrics: dict[str, float] = field(default_factory=dict)
     loss_curves: dict[str, list[float]] = field(default_factory=dict)
+    step_curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     feature_network: str = ""
 
 
@@ -44,6 +48,7 @@ _COMMON = dict(
         "fid": "FID (features of a small CNN trained here on paper dolls, not Inception: not comparable with published FID)",
         "kid": "KID (the same small-CNN features; subsets of 32)",
         "ssim_paired": "SSIM of the person re-dressed in its own garment",
+        "layout_acc": "pixel accuracy of the condition generator's layout (person in its own garment) against the exact parsing",
     },
 )
 
