@@ -381,6 +381,31 @@ def test_resume_is_exact(tmp_path):
         assert torch.equal(a, b), k
 
 
+def test_steps_are_counted_as_the_official_solver(tmp_path):
+    import lightning as L
+
+    # n_critic 2: D steps every iteration, G every second; training stops after num_iters iterations (data for 8).
+    cfg = {"map_size": 32, "conv_dim": 4, "repeat_num": 1, "d_conv_dim": 4, "d_repeat_num": 5, "num_iters": 5, "num_iters_decay": 0, "n_critic": 2}
+    model = SSGMap(cfg)
+    dm = Faces3DDataModule(train_length=16, eval_length=2, batch_size=2, seed=1)
+    trainer = L.Trainer(
+        max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+        default_root_dir=tmp_path, num_sanity_val_steps=0, limit_val_batches=0, accelerator="cpu",
+    )
+    trainer.fit(model, dm)
+    assert model.step_counts() == {"iterations": 5, "discriminator_steps": 5, "generator_steps": 2}
+    assert trainer.global_step == 5 + 2  # Lightning counts both optimisers' steps
+
+
+def test_card_gives_the_reason_of_each_short_run_change():
+    from zoo.models.ssgmap.card import SHORT_RUN_REASONS, _reasons
+    from zoo.models.ssgmap.module import SSGMapConfig
+
+    assert _reasons(SSGMapConfig()) == ""
+    text = _reasons(SSGMapConfig(lambda_idn=10.0))
+    assert "`lambda_idn`" in text and SHORT_RUN_REASONS["lambda_idn"] in text and "`g_lr`" not in text
+
+
 # ------------------------------------------------------------------------------------------ predict
 @pytest.fixture(scope="module")
 def tiny():

@@ -1,7 +1,8 @@
 """How ``tools/make_weights.py ssgmap_tiny`` makes the shipped checkpoint: train the recipe four times (the naive
 cylindrical UV map, SSGMap without the hierarchical discriminator, without the symmetry loss, and the full model,
-which is shipped), each in its own process with one thread, and evaluate all four on held-out procedural faces with
-known ground truth.
+which is shipped), one after another, each in a fresh one-thread process, and evaluate all four on held-out
+procedural faces with known ground truth. Steps are recorded as the official solver counts them (one D step per
+iteration, a G step every ``n_critic``-th) with Lightning's ``global_step`` (both optimisers' steps).
 
 For each held-out face (another seed than training: new identities) a target is drawn (expression, gender, age);
 the translation of the face is scored against the same person's true shape with the target attributes:
@@ -48,13 +49,18 @@ ROWS = {
 """Card row -> the recipe's overrides (the full model last: it is the shipped one)."""
 
 
-def train_row(name: str, overrides: list[str], ckpt: str | None) -> tuple[float, int]:
-    """Fit one row in this process (one thread) and save its weights under ``ROWS_DIR``; returns (seconds, steps)."""
+def train_row(name: str, overrides: list[str], ckpt: str | None) -> tuple[float, dict[str, int]]:
+    """Fit one row in this process (one thread) and save its weights under ``ROWS_DIR``.
+
+    Returns:
+        ``(seconds, steps)``: training seconds and the model's ``step_counts()`` (iterations, D and G steps, as the
+        official solver counts them) with Lightning's ``global_step`` (both optimisers' steps).
+    """
     torch.set_num_threads(1)  # two OpenMP threads on two shared, loaded cores spin against each other
     extra = [] if name == FULL else ["--trainer.logger=false", "--trainer.enable_checkpointing=false", f"--trainer.callbacks={TIMER}"]
     run = fit_or_restore(RECIPE, [*overrides, *ROWS[name], *extra], ckpt if name == FULL else None)
     run.model.save_pretrained(ROWS_DIR / _slug(name), card=False, manifest=False)
-    return run.seconds, int(run.model.generator_steps)
+    return run.seconds, {**run.model.step_counts(), "lightning_global_step": run.steps}
 
 
 def _slug(name: str) -> str:
@@ -130,7 +136,8 @@ def render(template, panels: dict[str, np.ndarray], path: Path) -> None:
 
 
 def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str]) -> SSGMapRecord:
-    """Train the four rows (in parallel processes), evaluate them, write ``out_dir`` and return the record."""
+    """Train the four rows (one after another, each in a fresh one-thread process), evaluate them, write ``out_dir``
+    and return the record."""
     from zoo.models.ssgmap.module import SSGMap
 
     if ckpt not in (None, "last"):
@@ -138,7 +145,8 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     tools = str(Path(__file__).resolve().parents[1])
     os.environ["PYTHONPATH"] = os.pathsep.join([tools, *filter(None, [os.environ.get("PYTHONPATH")])])
     sys.stdout.flush()
-    with ProcessPoolExecutor(len(ROWS), mp_context=multiprocessing.get_context("spawn")) as pool:
+    # One worker: the rows run in sequence, so the job holds one core (a fresh process per row).
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
         futures = {name: pool.submit(train_row, name, list(overrides), ckpt) for name in ROWS}
         runs = {name: f.result() for name, f in futures.items()}
     models = {name: SSGMap.from_pretrained(ROWS_DIR / _slug(name)).eval() for name in ROWS}
@@ -152,6 +160,10 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     results = {name: scores(data, batch, identity, out, template.mirror) for name, out in translated.items()}
     results["input unchanged (no translation)"] = scores(data, batch, identity, batch["shape"], template.mirror)
     results["true targets (the probe's check)"] = scores(data, batch, identity, batch["target_shape"], template.mirror)
+    # The best any generator on this map can do: the true targets through the map and back (unmasked).
+    g = models[FULL].geomap
+    floor = g.decode(g.encode(batch["target_shape"], masked=False))
+    results["true targets through the 64 x 64 map (a map generator's floor)"] = scores(data, batch, identity, floor, template.mirror)
 
     picks = [i for i in range(EVAL_FACES) if decode_label(batch["target_label"][i].numpy())[0] != decode_label(batch["label"][i].numpy())[0]][:2]
     panels = {}
@@ -185,13 +197,15 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
             ),
             unit="faces",
         ),
-        eval_command=f"python tools/make_weights.py {spec.name}" + (" --ckpt last" if ckpt else ""),
+        eval_command=" ".join(["python tools/make_weights.py", spec.name, *overrides, *(["--ckpt", "last"] if ckpt else [])]),
         train_dataset="zoo-procedural-faces3d (seed 0), unpaired",
         recipe=str(RECIPE),
-        train_steps=full_steps,
+        train_steps=full_steps["generator_steps"],
         train_seconds=full_seconds,
         train_device=f"{device_name().split(',')[0]}, 1 thread per row",
         map_stats=map_stats(template, batch["shape"]),
         row_train_seconds={name: seconds for name, (seconds, _) in runs.items()},
-        row_steps={name: steps for name, (_, steps) in runs.items()},
+        row_steps={name: steps["generator_steps"] for name, (_, steps) in runs.items()},
+        row_d_steps={name: steps["discriminator_steps"] for name, (_, steps) in runs.items()},
+        lightning_global_steps={name: steps["lightning_global_step"] for name, (_, steps) in runs.items()},
     )

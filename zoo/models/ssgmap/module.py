@@ -4,8 +4,9 @@ Train (CPU, minutes; the paper's setting in ``paper.yaml``)::
 
     zoo train recipes/ssgmap_tiny/tiny.yaml
 
-Training as the official ``solver.py``: each iteration first updates the discriminator, then the generator.
-Target labels are the batch's own labels in a random permutation.
+Training as the official ``solver.py``: each iteration first updates the discriminator, then (every ``n_critic``-th
+iteration; official 1) the generator; training stops after ``num_iters`` iterations. Target labels are the batch's own
+labels in a random permutation.
 
 - D: ``-mean D(x) + mean D(G(x, c_trg)) + lambda_cls BCE(cls(x)[:24], c_org[:24]) + lambda_reg MSE(cls(x)[24],
   c_org[24]) + lambda_gp GP``, with the GP of StarGAN's 3-D variant (the RMS of the gradient of the summed logits at
@@ -73,7 +74,8 @@ class SSGMapConfig(AdversarialConfig):
         lambda_cls, lambda_reg, lambda_rec, lambda_idn, lambda_gp, lambda_sym: loss weights (0.02, 0.05, 2, 0.1, 0.2, 0.5).
         lambda_para: the gradient penalty's centre (0.01).
         n_critic: update G once every ``n_critic`` iterations (1).
-        num_iters, num_iters_decay, lr_update_step: StarGAN's schedule (400k, 200k, 1000).
+        num_iters, num_iters_decay, lr_update_step: StarGAN's schedule (400k, 200k, 1000); training stops after
+            ``num_iters`` iterations (one D step each, ``num_iters // n_critic`` G steps).
         seed: seed of the target permutations and interpolation weights.
     """
 
@@ -265,6 +267,24 @@ class SSGMap(AdversarialModule):
                 self.log(f"g/{name}", value.detach(), on_step=True, on_epoch=True, sync_dist=True)
             self.log("g/total", g_loss.detach(), prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         self.generator_steps += 1
+        if self._trainer is not None and self.iterations >= cfg.num_iters:
+            self.trainer.should_stop = True  # the official solver runs num_iters iterations
+
+    @property
+    def iterations(self) -> int:
+        """Training iterations so far, counted as the official solver's ``i``: each one discriminator step (the base
+        class's ``generator_steps`` buffer holds this count)."""
+        return int(self.generator_steps)
+
+    def step_counts(self) -> dict[str, int]:
+        """The optimiser steps taken, as the official (StarGAN) solver counts them: D steps every iteration, G on the
+        iterations ``i`` with ``(i + 1) % n_critic == 0``. Lightning's ``global_step`` is the sum of the two.
+
+        Returns:
+            ``iterations``, ``discriminator_steps`` and ``generator_steps``.
+        """
+        it = self.iterations
+        return {"iterations": it, "discriminator_steps": it, "generator_steps": it // self.config.n_critic}
 
     # -------------------------------------------------------------- evaluation
     def mirror_error(self, vertices: torch.Tensor) -> torch.Tensor:

@@ -14,12 +14,16 @@ class SSGMapRecord(CheckpointRecord):
         map_stats: per map (SSGMap, cylindrical), mesh -> map -> mesh round-trip error (template units) over the
             held-out faces, the share of pixels on the mesh and the symmetry error of the map positions (pixels).
         row_train_seconds: wall-clock training seconds of each row of the card's table.
-        row_steps: training iterations of each row.
+        row_steps: generator steps of each row (``train_steps`` is the shipped row's).
+        row_d_steps: discriminator steps of each row (one per iteration; the generator steps every ``n_critic``-th).
+        lightning_global_steps: Lightning's ``global_step`` of each row (both optimisers' steps together).
     """
 
     map_stats: dict[str, dict[str, float]] = field(default_factory=dict)
     row_train_seconds: dict[str, float] = field(default_factory=dict)
     row_steps: dict[str, int] = field(default_factory=dict)
+    row_d_steps: dict[str, int] = field(default_factory=dict)
+    lightning_global_steps: dict[str, int] = field(default_factory=dict)
 
 
 _COMMON = dict(
