@@ -90,3 +90,44 @@ def test_bench_of_one_small_model_reports_every_column():
     for column in ("zoo eager", "zoo compiled", "zoo frozen"):
         assert column in text
     assert "max abs difference from zoo eager" in text and "nan" not in text
+
+
+def _entry(what: str, ratio: float, **extra) -> dict:
+    row = {"what": what, "columns": ["zoo eager", "zoo compiled", "zoo frozen"], "median_ms": {"zoo eager": 2.0, "zoo compiled": 1.0, "zoo frozen": 1.0 / ratio},
+           "ratio": {"zoo eager": 0.5, "zoo compiled": 1.0, "zoo frozen": ratio}, "first_call_s": {}, "max_abs_diff": {"zoo frozen": 0.0},
+           "peak_mib": {}, "rounds": 3, "notes": [], "gflops": 1.0, "ceiling": 10.0, "ceiling_share": {"zoo frozen": 0.5}, "threads": 1}
+    return {"rows": [row], "ops": [], "device": "cpu (1 threads)", "torch": "x", "date": "today", "load": 1.0, "seconds": 1, "cpu_seconds": 1, **extra}
+
+
+def test_page_rows_merge_per_model_and_a_failure_keeps_the_old_rows(tmp_path):
+    from zoo import bench_page
+
+    page = tmp_path / "bench.md"
+    page.write_text("intro\n<!-- bench:start -->\nold\n<!-- bench:end -->\n<!-- goals:start -->\n<!-- goals:end -->\noutro\n")
+    bench_page.merge_and_render(page, {"tecogan": _entry("step 1x3", 1.2), "rawformer": _entry("generator A->B", 1.1)})
+    bench_page.merge_and_render(page, {"tecogan": _entry("step 1x3", 1.7)})  # tecogan again: only its row changes
+    bench_page.merge_and_render(page, {"rawformer": {"failed": "RuntimeError: boom", "date": "later"}})
+    text = page.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "\nold\n" not in text
+    assert "1.70×" in text and "1.20×" not in text and "| `rawformer` | generator A->B" in text
+    assert "failed at later: RuntimeError: boom (the rows above are from the earlier run)" in text
+    goals = text[text.index("<!-- goals:start -->"):]
+    assert "| TecoGAN | ≥ 1.5× | 1.70× | zoo frozen 1.70×" in goals and "yes (zoo frozen)" in goals
+    assert "| Rawformer | ≥ 1.6× | 1.10×" in goals and "| no |" in goals
+    assert "| EfficientISP | ≥ 2× | not measured" in goals
+
+
+def test_profile_ops_groups_self_time_by_op():
+    conv = torch.nn.Conv2d(3, 8, 3)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        result = bench.profile_ops(lambda: torch.cat([conv(x), conv(x)]))
+    assert abs(sum(result["groups"].values()) - 1.0) < 1e-6
+    assert result["groups"]["conv"] > 0 and result["groups"]["copy_ / contiguous / cat"] > 0
+    assert result["top"] and all(0 < share <= 1 for _, share in result["top"])
+    assert bench._op_group("mkldnn::_convolution_pointwise") == "conv" and bench._op_group("graph_0_cpp_fused_add_0") == "Inductor fused kernels"
+
+
+def test_max_abs_diff_skips_leaves_that_are_not_tensors():
+    out = {"logits": torch.ones(2), "past_key_values": object()}  # a transformers output with its cache object
+    assert bench.max_abs_diff(out, [torch.ones(2).numpy() + 0.25]) == 0.25

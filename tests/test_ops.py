@@ -35,7 +35,8 @@ def test_lazy_twin_is_the_eager_op_inside_an_enclosing_compile(monkeypatch):
 
 
 @pytest.mark.compile
-def test_lazy_twin_records_one_choice_per_signature_and_matches_eager():
+def test_lazy_twin_records_one_choice_per_signature_and_matches_eager(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path))  # no choice stored by an earlier run: this one times them
     from zoo.ops.color import white_balance_normalize_gamma, white_balance_normalize_gamma_fused as twin
 
     gains = torch.tensor([1.6, 1.2, 1.4])
@@ -102,7 +103,8 @@ def test_onnxruntime_backend_predicts_what_torch_predicts_and_caches_its_export(
 
 
 @pytest.mark.compile
-def test_unem_inference_path_serves_one_task_with_the_networks_values():
+def test_unem_inference_path_serves_one_task_with_the_networks_values(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path))
     import zoo
     from zoo.models.unem.reference import tasks
 
@@ -112,3 +114,35 @@ def test_unem_inference_path_serves_one_task_with_the_networks_values():
     with torch.no_grad():
         assert torch.allclose(fn(*x), model.inference_net(*x), atol=1e-5)
     assert name in ("eager", "frozen")
+
+
+def test_a_twins_choice_is_timed_once_per_machine_not_once_per_process(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path))
+
+    def op(x):
+        return x * 2
+
+    first = zc.lazy_compile(op)
+    monkeypatch.setattr(zc, "faster_of", lambda eager, compiled, args, kwargs: (eager, "eager", 0.5))
+    assert first(torch.ones(3)).tolist() == [2.0] * 3
+    assert zc.stored_choice(op, next(iter(first.choices))) == ("eager", 0.5)
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("a stored choice must not be timed again")
+
+    monkeypatch.setattr(zc, "faster_of", no_timing)
+    monkeypatch.setattr(torch, "compile", no_timing)  # eager was chosen: a later process does not even compile
+    second = zc.lazy_compile(op)  # as a fresh process would build it
+    assert second(torch.ones(3)).tolist() == [2.0] * 3 and list(second.choices.values()) == [("eager", 0.5)]
+
+
+def test_inference_path_reuses_a_stored_eager_choice_without_compiling(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path))
+    net, x = _TinyConvNet().eval(), torch.rand(1, 3, 8, 8)
+    zc.store_choice(_TinyConvNet, ("inference_path", False, zc._signature((x,), {})), "eager", 0.8)
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("a stored eager choice must not compile")
+
+    monkeypatch.setattr(zc, "frozen", no_compile)
+    assert zc.inference_path(net, (x,)) == (net, "eager", 0.8)

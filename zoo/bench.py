@@ -155,15 +155,20 @@ def ratio_medians(times: list[list[float]], against: int) -> list[float]:
 
 
 def max_abs_diff(a: object, b: object) -> float:
-    """Largest absolute difference between two outputs (tensors, arrays, or sequences of them)."""
+    """Largest absolute difference between two outputs (tensors, arrays, or sequences / dicts of them), leaf by leaf
+    in order; leaves that are neither tensors nor arrays (e.g. a transformers cache object) are skipped."""
     import numpy as np
 
     def leaves(x):
         if isinstance(x, (tuple, list)):
             return [leaf for item in x for leaf in leaves(item)]
-        if isinstance(x, dict):
+        if isinstance(x, dict):  # transformers' ModelOutput too: its tensors in order (logits first)
             return [leaf for item in x.values() for leaf in leaves(item)]
-        return [np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)]
+        if isinstance(x, torch.Tensor):
+            return [np.asarray(x.detach().cpu(), dtype=np.float64)]
+        if isinstance(x, (np.ndarray, float, int)):
+            return [np.asarray(x, dtype=np.float64)]
+        return []  # other objects (a key-value cache) are not compared
 
     la, lb = leaves(a), leaves(b)
     return max((float(np.abs(x - y.reshape(x.shape)).max()) for x, y in zip(la, lb) if x.size), default=0.0)
@@ -338,44 +343,74 @@ def _device_label(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
 
 
-def _ms(result: PathsResult, column: str) -> str:
-    if column not in result.median_ms:
+def paths_record(result: PathsResult) -> dict:
+    """One measured paths row as plain data (what ``docs/benchmarks.json`` stores and the tables render)."""
+    return {
+        "what": result.paths.what, "columns": result.columns, "median_ms": result.median_ms, "ratio": result.ratio,
+        "first_call_s": result.first_call_s, "max_abs_diff": result.max_abs_diff, "peak_mib": result.peak_mib,
+        "rounds": result.rounds, "notes": result.notes, "gflops": result.gflops, "ceiling": result.ceiling,
+        "ceiling_share": result.ceiling_share, "threads": torch.get_num_threads(),
+    }
+
+
+def op_record(result: dict) -> dict:
+    """One measured op row (:func:`measure_case`) as plain data."""
+    c = result["case"]
+    return {"what": c.what, "baseline_name": c.baseline_name, "candidate_name": c.candidate_name, "ms": result["ms"],
+            "ratio": result["ratio"], "diff": result["diff"], "rounds": result["rounds"], "threads": torch.get_num_threads()}
+
+
+def best_column(record: dict) -> str:
+    """The fastest of zoo's columns (onnxruntime included) by per-round ratio."""
+    zoo_cols = [c for c in record["columns"] if c.startswith("zoo") or c == "onnxruntime"]
+    return max(zoo_cols, key=lambda c: record["ratio"][c])
+
+
+def _ms(record: dict, column: str) -> str:
+    if column not in record["median_ms"]:
         return "–"
-    return f"{result.median_ms[column]:.1f} ({result.ratio[column]:.2f}×)"
+    return f"{record['median_ms'][column]:.1f} ({record['ratio'][column]:.2f}×)"
 
 
 COLUMNS = ("reference eager", "reference compiled", "zoo eager", "zoo compiled", "zoo frozen", "onnxruntime")
 
 
-def paths_table(results: list[tuple[str, PathsResult]]) -> list[str]:
-    """Markdown: one line per (model, row); each column ``ms (ratio vs reference compiled)``."""
+def paths_table(records: list[tuple[str, dict]]) -> list[str]:
+    """Markdown: one line per (model, row record); each column ``ms (ratio vs reference compiled)``."""
     lines = [
-        "| model | what | " + " | ".join(COLUMNS) + " | best vs reference compiled | GFLOPs; best's share of the GEMM ceiling (GFLOP/s) | compile s (ref / zoo / frozen / ORT export) | peak MiB | rounds |",
+        "| model | what | " + " | ".join(COLUMNS) + " | best vs reference compiled | GFLOPs; best's share of the GEMM ceiling (GFLOP/s) | compile s (ref / zoo / frozen / ORT export) | peak MiB (eager) | rounds (threads) |",
         "|---|---|" + "---|" * len(COLUMNS) + "---|---|---|---|---|",
     ]
-    for name, r in results:
-        ref_c = "reference compiled" if "reference compiled" in r.columns else "zoo compiled"
-        zoo_cols = [c for c in r.columns if c.startswith("zoo") or c == "onnxruntime"]
-        best = max(zoo_cols, key=lambda c: r.ratio[c])
-        cells = [_ms(r, c) if c in r.columns else ("= zoo " + c.split()[1] if c.startswith("reference") else "–") for c in COLUMNS]
+    for name, r in records:
+        ref_c = "reference compiled" if "reference compiled" in r["columns"] else "zoo compiled"
+        best = best_column(r)
+        cells = [_ms(r, c) if c in r["columns"] else ("= zoo " + c.split()[1] if c.startswith("reference") else "–") for c in COLUMNS]
         compile_s = " / ".join(
-            f"{r.first_call_s[c]:.0f}" if c in r.first_call_s else "–"
+            f"{r['first_call_s'][c]:.0f}" if c in r["first_call_s"] else "–"
             for c in (ref_c if ref_c != "zoo compiled" else "–", "zoo compiled", "zoo frozen", "onnxruntime export")
         )
-        peaks = ", ".join(f"{k.replace('reference', 'ref')} {v:.0f}" for k, v in r.peak_mib.items())
-        lines.append(f"| `{name}` | {r.paths.what} | " + " | ".join(cells) + f" | **{r.ratio[best]:.2f}×** ({best}) | {r.gflops:.2f}, {100 * r.ceiling_share[best]:.0f}% of {r.ceiling:.0f} | {compile_s} | {peaks} | {r.rounds} |")
+        peaks = ", ".join(f"{k.replace('reference', 'ref')} {v:.0f}" for k, v in r["peak_mib"].items())
+        share = r["ceiling_share"].get(best)
+        ceiling = f"{r['gflops']:.2f}, " + (f"{100 * share:.0f}% of {r['ceiling']:.0f}" if share is not None else "–")
+        lines.append(f"| `{name}` | {r['what']} | " + " | ".join(cells) + f" | **{r['ratio'][best]:.2f}×** ({best}) | {ceiling} | {compile_s} | {peaks} | {r['rounds']} ({r['threads']}) |")
     return lines
 
 
-def ops_table(results: list[tuple[str, dict]]) -> list[str]:
+def ops_table(records: list[tuple[str, dict]]) -> list[str]:
     lines = [
-        "| model | what | baseline | candidate | baseline ms | candidate ms | speed-up (per-round median) | max abs diff | rounds |",
+        "| model | what | baseline | candidate | baseline ms | candidate ms | speed-up (per-round median) | max abs diff | rounds (threads) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, r in results:
-        c = r["case"]
-        lines.append(f"| `{name}` | {c.what} | {c.baseline_name} | {c.candidate_name} | {r['ms'][0]:.2f} | {r['ms'][1]:.2f} | {r['ratio']:.2f}× | {r['diff']:.1e} | {r['rounds']} |")
+    for name, r in records:
+        lines.append(f"| `{name}` | {r['what']} | {r['baseline_name']} | {r['candidate_name']} | {r['ms'][0]:.2f} | {r['ms'][1]:.2f} | {r['ratio']:.2f}× | {r['diff']:.1e} | {r['rounds']} ({r['threads']}) |")
     return lines
+
+
+def row_notes(records: list[tuple[str, dict]], with_name: bool = True) -> list[str]:
+    """The lines under the paths table: each row's max abs differences from zoo eager, then its notes."""
+    label = (lambda n, r: f"`{n}` {r['what']}") if with_name else (lambda n, r: r["what"])
+    lines = [f"- {label(n, r)}: max abs difference from zoo eager: " + ", ".join(f"{k} {v:.1e}" for k, v in r["max_abs_diff"].items()) for n, r in records]
+    return lines + [f"- {'`' + n + '`: ' if with_name else ''}{note}" for n, r in records for note in r["notes"]]
 
 
 def bench_model(name: str, batch_size: int | None = None, size: int | None = None, repeats: int = 10, device: str | None = None,
@@ -411,91 +446,137 @@ def run_bench(name: str, batch_size: int | None = None, size: int | None = None,
     start, cpu = time.perf_counter(), time.process_time()
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     paths, op_results = bench_model(name, batch_size, size, repeats, str(dev), budget_s, ops, onnx)
+    records = [(n, paths_record(r)) for n, r in paths]
     lines = [
         f"`{name}` on {dev.type} ({_device_label(dev)}), torch {torch.__version__}; ms per call (median), and in brackets the median "
         "of the per-round ratios against the reference formulation compiled (>1: faster)",
         "",
-        *paths_table(paths),
+        *paths_table(records),
+        *row_notes(records, with_name=False),
     ]
-    for _, r in paths:
-        lines += [f"- {r.paths.what}: max abs difference from zoo eager: " + ", ".join(f"{k} {v:.1e}" for k, v in r.max_abs_diff.items())]
-        lines += [f"- {note}" for note in r.notes]
     if op_results:
-        lines += ["", *ops_table(op_results)]
+        lines += ["", *ops_table([(n, op_record(r)) for n, r in op_results])]
     lines += ["", f"(bench time {time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU of this process)"]
     return "\n".join(lines)
 
 
-def _write_between_markers(path: Path, text: str) -> None:
-    begin, end = "<!-- bench:start -->", "<!-- bench:end -->"
-    old = path.read_text() if path.exists() else ""
-    if begin in old and end in old:
-        new = old[: old.index(begin) + len(begin)] + "\n" + text + "\n" + old[old.index(end):]
-    else:
-        new = f"{old}\n{begin}\n{text}\n{end}\n" if old else f"{begin}\n{text}\n{end}\n"
-    path.write_text(new)
-
-
 def run_all(names: list[str] | None = None, markdown: str | None = None, device: str | None = None, budget_s: float = DEFAULT_BUDGET_S,
             onnx: bool = True, log: Callable[[str], None] = print) -> str:
-    """Every model (or ``names``) at its defaults: one paths table and one op table, written to ``markdown`` after
-    each model (between the ``<!-- bench:start -->`` / ``<!-- bench:end -->`` markers when the file has them)."""
+    """Every model (or ``names``) at its defaults: one paths table and one op table.
+
+    With ``markdown``, each model's rows are merged, as soon as it finishes, into the page's data
+    (``<markdown>.json``, next to it: a model measured again replaces its own rows, the others stay) and the page's
+    tables are rendered from all of it between the ``<!-- bench:start -->`` / ``<!-- bench:end -->`` markers
+    (:mod:`zoo.bench_page`). So ``--all`` regenerates every row and ``--all --models A B`` only A's and B's.
+
+    Returns:
+        The markdown of this run's rows (the whole page's tables when ``markdown`` is given).
+    """
+    import os
+    from datetime import datetime, timezone
+
     import zoo
+    from zoo import bench_page
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    paths, ops, failures, timings, text = [], [], [], [], ""
+    entries: dict[str, dict] = {}
+    text = ""
     for name in names or zoo.list_models():
         start, cpu = time.perf_counter(), time.process_time()
+        load = os.getloadavg()[0]
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         try:
             p, o = bench_model(name, device=str(dev), budget_s=budget_s, onnx=onnx)
         except Exception as error:  # one model's failure is reported, the others go on
-            failures.append(f"- `{name}`: failed ({type(error).__name__}: {' '.join(str(error).split())[:200]})")
-            log(failures[-1])
-            continue
-        paths += p
-        ops += o
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        log(f"{name}: {seconds:.0f} s wall, {cpu:.0f} s CPU (this process, all threads)")
-        timings.append(f"`{name}` {seconds:.0f} s wall / {cpu:.0f} s CPU")
-        notes = [f"- `{n}` {r.paths.what}: max abs difference from zoo eager: " + ", ".join(f"{k} {v:.1e}" for k, v in r.max_abs_diff.items()) for n, r in paths]
-        notes += [f"- `{n}`: {note}" for n, r in paths for note in r.notes]
-        text = "\n".join([
-            f"Device: {dev.type} ({_device_label(dev)}), torch {torch.__version__}. Each cell: median ms per call, and in brackets the "
-            "median of the per-round ratios against the reference formulation compiled (>1: faster).",
-            "", *paths_table(paths), "", *notes, *failures, "",
-            "Bench time per model (compiles, exports, warm-up and timed rounds; CPU time is this process's, all threads): " + "; ".join(timings) + ".", "",
-            "Op rows (each fused op against its eager reference, at the model's own shapes):", "", *ops_table(ops),
-        ])
-        if markdown:
-            _write_between_markers(Path(markdown), text)
+            entry = {"failed": f"{type(error).__name__}: {' '.join(str(error).split())[:200]}", "date": stamp}
+            log(f"- `{name}`: failed ({entry['failed']})")
+        else:
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+            log(f"{name}: {seconds:.0f} s wall, {cpu:.0f} s CPU (this process, all threads)")
+            entry = {
+                "rows": [paths_record(r) for _, r in p], "ops": [op_record(r) for _, r in o], "device": f"{dev.type} ({_device_label(dev)})",
+                "torch": torch.__version__, "date": stamp, "load": round((load + os.getloadavg()[0]) / 2, 1),
+                "seconds": round(seconds), "cpu_seconds": round(cpu),
+            }
+        entries[name] = entry
+        text = bench_page.merge_and_render(markdown, {name: entry}) if markdown else bench_page.render({"by_model": entries})
     return text
 
 
 PROFILE_GROUPS = {
-    "conv": ("conv", "mkldnn_convolution", "_convolution"),
-    "matmul / attention": ("addmm", "mm", "bmm", "matmul", "linear", "scaled_dot_product", "_flash_attention", "baddbmm"),
-    "copy_ / contiguous / cat": ("copy_", "cat", "clone", "contiguous", "_to_copy", "to"),
+    "conv": ("conv", "mkldnn_convolution", "_convolution", "qconv"),
+    "matmul / attention": ("addmm", "mm", "bmm", "matmul", "linear", "_linear", "_mkl_linear", "qlinear", "scaled_dot_product", "_flash_attention", "baddbmm", "einsum"),
+    "copy_ / contiguous / cat": ("copy_", "cat", "clone", "contiguous", "_to_copy", "to", "permute", "reshape"),
     "upsample / resize": ("upsample", "interpolate", "grid_sampler", "pixel_shuffle"),
     "norm": ("layer_norm", "native_layer_norm", "group_norm", "batch_norm", "instance_norm"),
+    "Inductor fused kernels": ("cpp_fused",),
+    "compiled-graph call (self)": ("CompiledFxGraph", "Torch-Compiled Region"),
 }
+"""Op groups of the profiles, by op name without its namespace (``aten::``, ``mkldnn::``): exact names, or prefixes
+longer than 3 characters; Inductor's generated C++ kernels (named with ``cpp.enable_kernel_profile``) by substring."""
 
 
-def profile_shares(fn: Callable[[], object], calls: int = 2) -> dict[str, float]:
-    """Share of self CPU time per op group (:data:`PROFILE_GROUPS`, the rest as "other"), over ``calls`` calls after
-    one warm-up call; shares are robust to load where absolute times are not."""
+def _op_group(key: str) -> str:
+    """The group of a profiler key: Inductor's generated kernels first (their names list the ops they fused), then
+    the op name without namespace and leading underscores (``aten::_slow_conv2d_forward`` is a convolution)."""
+    if "cpp_fused" in key:
+        return "Inductor fused kernels"
+    if "CompiledFxGraph" in key or key.startswith("Torch-Compiled Region"):
+        return "compiled-graph call (self)"  # the graph's own time outside its named kernels: dispatch, guards
+    name = key.rsplit("::", 1)[-1].lstrip("_")
+    for group, keys in PROFILE_GROUPS.items():
+        keys = [k.lstrip("_") for k in keys]
+        if name in keys or any(name.startswith(k) for k in keys if len(k) > 3) or (group == "conv" and "conv" in name):
+            return group
+    return "other"
+
+
+def group_shares(ops: list[tuple[str, float]]) -> dict[str, float]:
+    """Shares per op group (:data:`PROFILE_GROUPS`, + "other") of ``[(profiler key, share), ...]``."""
+    groups = {g: 0.0 for g in (*PROFILE_GROUPS, "other")}
+    for key, share in ops:
+        groups[_op_group(key)] += share
+    return groups
+
+
+def profile_ops(fn: Callable[[], object], calls: int = 2, top: int = 8) -> dict:
+    """Self CPU time of ``fn`` by op, over ``calls`` calls after one warm-up call (shares are robust to load where
+    absolute times are not). Compiled graphs name their generated kernels only when they were compiled with
+    ``torch._inductor.config.cpp.enable_kernel_profile`` (:func:`profiled_compile`).
+
+    Returns:
+        ``{"groups": {group: share}}`` over :data:`PROFILE_GROUPS` (+ "other"), ``"top": [(op, share), ...]`` for
+        the ``top`` ops with the most self CPU time, and ``"ops"``: every op's share, most first.
+    """
     from torch.profiler import ProfilerActivity, profile
 
     fn()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(calls):
             fn()
-    totals: dict[str, float] = {}
-    for event in prof.key_averages():
-        name = event.key.removeprefix("aten::")
-        group = next((g for g, keys in PROFILE_GROUPS.items() if name in keys or any(name.startswith(k) for k in keys if len(k) > 3)), "other")
-        totals[group] = totals.get(group, 0.0) + event.self_cpu_time_total
-    whole = sum(totals.values()) or 1.0
-    return {g: totals.get(g, 0.0) / whole for g in (*PROFILE_GROUPS, "other")}
+    events = [(e.key, e.self_cpu_time_total) for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    whole = sum(t for _, t in events) or 1.0
+    ops = sorted(((key, t / whole) for key, t in events), key=lambda e: -e[1])
+    return {"groups": group_shares(ops), "top": ops[:top], "ops": ops}
+
+
+def profile_shares(fn: Callable[[], object], calls: int = 2) -> dict[str, float]:
+    """Share of self CPU time per op group (:data:`PROFILE_GROUPS`, the rest as "other"): :func:`profile_ops`'s groups."""
+    return profile_ops(fn, calls)["groups"]
+
+
+def profiled_compile(fn: Callable, frozen_graph: bool = False, channels_last: bool = False) -> Callable:
+    """``torch.compile(fn)`` (with ``frozen_graph``: :func:`zoo.ops.compile.frozen`) whose generated C++ kernels carry
+    their names into the profiler (``cpp.enable_kernel_profile``, set while the graph compiles on the first call)."""
+    import torch._inductor.config as inductor_config
+
+    compiled = frozen_path(fn, channels_last) if frozen_graph else torch.compile(fn)
+
+    def call(*args):
+        with inductor_config.patch({"cpp.enable_kernel_profile": True}):
+            return compiled(*args)
+
+    return call
 
 
 COLD_START_COMMANDS = {

@@ -92,7 +92,9 @@ def evaluation_sections(model: str, root: Path = DOCS_ROOT) -> str:
             page = json.loads(json_path.read_text())
         except ValueError:
             continue
-        if not isinstance(page, dict) or model not in page.get("models", ()):
+        if not isinstance(page, dict) or not {"title", "columns", "rows", "command"} <= page.keys():
+            continue  # another json under docs/ (the bench data, raw runs): not a page
+        if model not in page.get("models", ()):
             continue
         where = json_path.with_suffix(".md").relative_to(root.parent)
         parts = [f"### {page['title']}", page.get("summary", ""), markdown_table(page["columns"], page["rows"]),

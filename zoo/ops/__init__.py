@@ -16,6 +16,7 @@ from zoo.ops.color import white_balance_normalize_gamma, white_balance_normalize
 from zoo.ops.em import gaussian_e_step, gaussian_e_step_fused
 from zoo.ops.modulation import demodulate, demodulate_fused
 from zoo.ops.norm import rezero_residual_layer_norm, rezero_residual_layer_norm_fused
+from zoo.ops.quantize import int8_inference, quantize_int8
 from zoo.ops.warp import (
     backward_warp,
     residual_block,
@@ -30,7 +31,9 @@ __all__ = [
     "faster_of",
     "frozen",
     "inference_path",
+    "int8_inference",
     "lazy_compile",
+    "quantize_int8",
     "white_balance_normalize_gamma",
     "white_balance_normalize_gamma_fused",
     "gaussian_e_step",

@@ -9,8 +9,11 @@ calls, and keep the compiled one only where the median per-round ratio says it w
 from __future__ import annotations
 
 import functools
+import json
+import os
 import statistics
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -66,18 +69,58 @@ def faster_of(eager: Callable, compiled: Callable, args: tuple, kwargs: dict | N
     return (compiled, "compiled", ratio) if ratio >= margin else (eager, "eager", ratio)
 
 
+def choices_path() -> Path:
+    """Where twins keep their choices between processes: ``$ZOO_CACHE/twin_choices.json`` (default ``~/.cache/zoo``)."""
+    return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo")) / "twin_choices.json"
+
+
+def _choice_id(fn: Callable, key: tuple) -> str:
+    """A choice holds for one op, input signature, thread count and torch version on this machine."""
+    return f"{fn.__module__}.{fn.__qualname__}|{key!r}|threads={torch.get_num_threads()}|torch={torch.__version__}"
+
+
+def stored_choice(fn: Callable, key: tuple) -> tuple[str, float] | None:
+    """The choice an earlier process made for ``fn`` at signature ``key`` (see :func:`lazy_compile`), or None."""
+    try:
+        entry = json.loads(choices_path().read_text()).get(_choice_id(fn, key))
+    except (OSError, ValueError):
+        return None
+    return (entry[0], float(entry[1])) if entry else None
+
+
+def store_choice(fn: Callable, key: tuple, name: str, ratio: float) -> None:
+    """Record a choice for later processes (atomic replace; a concurrent writer may win, which only costs a re-timing)."""
+    path = choices_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = json.loads(path.read_text()) if path.is_file() else {}
+        table[_choice_id(fn, key)] = [name, ratio]
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(table, indent=1))
+        os.replace(tmp, path)
+    except (OSError, ValueError):  # a read-only or corrupt cache never breaks the op
+        pass
+
+
 def lazy_compile(fn: Callable, **compile_kwargs) -> Callable:
     """Return ``fn``'s compiled twin: compiled with ``torch.compile(**compile_kwargs)`` on its first call (importing
     zoo never compiles), then timed against ``fn`` on that call's shapes, and used only where it wins.
 
     Per input signature (shapes, dtypes, devices, gradient flags) the wrapper keeps the faster of the two;
-    ``wrapper.choices`` records ``{signature: ("compiled" | "eager", per-round ratio eager / compiled)}``. Inside an
-    enclosing ``torch.compile`` the wrapper is ``fn`` itself (the enclosing graph fuses it with its neighbours).
-    Inductor emits C++ on CPU and Triton on CUDA; the wrapper itself is device-agnostic.
+    ``wrapper.choices`` records ``{signature: ("compiled" | "eager", per-round ratio eager / compiled)}``. The choice is
+    timed once per machine, not once per process: it is kept in :func:`choices_path` (per op, signature, thread count
+    and torch version), and a later process takes it from there without timing, and without compiling where eager
+    was chosen. Inside an enclosing ``torch.compile`` the wrapper is ``fn`` itself (the enclosing graph fuses it with
+    its neighbours). Inductor emits C++ on CPU and Triton on CUDA; the wrapper itself is device-agnostic.
     """
     compiled: list[Callable] = []
     chosen: dict[tuple, Callable] = {}
     choices: dict[tuple, tuple[str, float]] = {}
+
+    def compiled_fn() -> Callable:
+        if not compiled:
+            compiled.append(torch.compile(fn, **compile_kwargs))
+        return compiled[0]
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -85,10 +128,13 @@ def lazy_compile(fn: Callable, **compile_kwargs) -> Callable:
             return fn(*args, **kwargs)
         key = _signature(args, kwargs)
         if key not in chosen:
-            if not compiled:
-                compiled.append(torch.compile(fn, **compile_kwargs))
-            chosen[key], name, ratio = faster_of(fn, compiled[0], args, kwargs)
-            choices[key] = (name, ratio)
+            stored = stored_choice(fn, key)
+            if stored is not None:
+                chosen[key], choices[key] = (compiled_fn() if stored[0] == "compiled" else fn), stored
+            else:
+                chosen[key], name, ratio = faster_of(fn, compiled_fn(), args, kwargs)
+                choices[key] = (name, ratio)
+                store_choice(fn, key, name, ratio)
         return chosen[key](*args, **kwargs)
 
     wrapper.eager = fn  # type: ignore[attr-defined]
@@ -132,7 +178,15 @@ def inference_path(net: torch.nn.Module, example_args: tuple, channels_last: boo
 
     Returns:
         ``(callable, "frozen" or "eager", per-round ratio eager / frozen)``; the callable takes the same inputs.
+
+    The choice is kept between processes as the twins' are (:func:`lazy_compile`, keyed by the network's class and
+    the inputs' signature): where eager won before, nothing is compiled or timed again.
     """
+    key = ("inference_path", channels_last, _signature(example_args, {}))
+    stored = stored_choice(type(net), key)
+    if stored is not None and stored[0] == "eager":
+        return net, "eager", stored[1]
     with torch.no_grad():
         fn, name, ratio = faster_of(net, frozen(net, channels_last, **compile_kwargs), example_args)
+    store_choice(type(net), key, name, ratio)
     return fn, "frozen" if name == "compiled" else "eager", ratio

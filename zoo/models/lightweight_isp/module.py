@@ -172,6 +172,7 @@ class LightweightISP(AdversarialModule):
         gains = torch.tensor(self.config.pseudo_isp_gains, device=self.device)
         mosaics = [(unpack_bayer(p[None].cpu())[0, 0].numpy() * 900 + 62).astype(np.uint16) for p in packed]
         return [
+            *self._int8_bench_cases(packed),
             BenchCase(
                 f"pseudo-ISP colour stage (op, {n}x3x{size}x{size})", "eager", "compiled twin",
                 lambda: white_balance_normalize_gamma(rgb, gains), lambda: white_balance_normalize_gamma_fused(rgb, gains), items=n,
@@ -181,6 +182,21 @@ class LightweightISP(AdversarialModule):
                 lambda: official_from_counts(self, mosaics), lambda: zoo_from_counts(self, mosaics), items=n,
             ),
         ]
+
+    def _int8_bench_cases(self, packed: torch.Tensor) -> list:
+        """The int8 row (``zoo.models.lightweight_isp.int8``; CPU, the ``int8`` extra, packed-conv generators): the generator compiled
+        in fp32 (= the official formulation compiled) against int8, on the paths row's input."""
+        import importlib.util
+
+        from zoo.bench import BenchCase
+        from zoo.models.lightweight_isp.int8 import int8_generator
+
+        if self.device.type != "cpu" or importlib.util.find_spec("torchao") is None or self.config.generator == "rmfa":
+            return []  # RMFA-Net: torchao 0.18's X86InductorQuantizer fails on its conv + add partitions (docs/isp_int8.md)
+        x, net = self.raw_to_net_input(packed), self.inference_net.eval()
+        compiled, fast = torch.compile(net), int8_generator(self)
+        shape = "x".join(map(str, x.shape))
+        return [BenchCase(f"generator {shape}: int8 (PT2E x86, frozen) vs fp32", "reference compiled (fp32)", "zoo int8", lambda: compiled(x), lambda: fast(x), items=len(x))]
 
     def pseudo_isp(self, packed: torch.Tensor) -> torch.Tensor:
         """The classical pseudo-ISP rendering of packed RAW (the content reference and the baseline)."""
