@@ -28,6 +28,7 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, Subset  # noqa: E402
 from weights.common import device_name, evaluate, fit_or_restore  # noqa: E402
 
+from zoo.core.progress import progress  # noqa: E402
 from zoo.models.convnets.specs import (  # noqa: E402
     BLINDSPOT_LABEL,
     CLASSIFICATION_FORGETS,
@@ -120,13 +121,58 @@ def _test_metrics(model, dataset, test: np.ndarray) -> dict[str, float]:
     return {"test_accuracy": 100.0 * means["accuracy"]}
 
 
+SHIPPED = "shipped"
+"""``--ckpt shipped``: measure the committed checkpoint again instead of training it (see :func:`restore_shipped`)."""
+
+
+@dataclasses.dataclass
+class ShippedRun:
+    """The committed checkpoint's training, as its record tells it (no LightningCLI run)."""
+
+    data_args: dict[str, Any]
+    max_epochs: int
+    steps: int
+    seconds: float | None
+    device: str
+
+
+def restore_shipped(spec, out_dir: Path) -> ShippedRun:
+    """Write the committed ``weights/<name>/model.safetensors`` and ``config.json`` (git HEAD; make_weights has
+    emptied the folder) into ``out_dir``, checked against the sha256 of its record in zoo/checkpoints.json, and
+    return the recipe's data settings and the record's training figures.
+
+    Raises:
+        SystemExit: no record, or the committed weights are not the recorded ones.
+    """
+    import hashlib
+    import subprocess
+
+    import yaml
+
+    from zoo.registry import checkpoint_record
+
+    record = checkpoint_record(spec.name)
+    if record is None:
+        raise SystemExit(f"--ckpt {SHIPPED}: {spec.name} has no record in zoo/checkpoints.json to restore")
+    for name in ("model.safetensors", "config.json"):
+        blob = subprocess.run(["git", "show", f"HEAD:weights/{spec.name}/{name}"], check=True, capture_output=True).stdout
+        if hashlib.sha256(blob).hexdigest() != record.sha256.get(name):
+            raise SystemExit(f"--ckpt {SHIPPED}: the committed weights/{spec.name}/{name} is not the recorded one (sha256)")
+        (out_dir / name).write_bytes(blob)
+    recipe = yaml.safe_load(Path(f"recipes/{spec.name}/tiny.yaml").read_text())
+    return ShippedRun(recipe["data"]["init_args"], int(recipe["trainer"]["max_epochs"]), record.train_steps,
+                      record.train_seconds, record.train_device)
+
+
 def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str]) -> UnlearningRecord:
     """Train (or restore with ``ckpt``) the tiny recipe, write ``out_dir`` and measure the unlearning table(s).
 
     Args:
         spec: the model's spec (``allcnn_mnist_regressor`` or ``allcnn_mnist_classifier``).
         out_dir: the weights folder to write.
-        ckpt: resume or restore the recipe's run from this checkpoint (see ``weights.common.fit_or_restore``).
+        ckpt: resume or restore the recipe's run from this checkpoint (see ``weights.common.fit_or_restore``);
+            ``"shipped"`` measures the committed checkpoint again (:func:`restore_shipped`; its training figures
+            are the record's).
         overrides: LightningCLI arguments.
 
     Returns:
@@ -134,26 +180,32 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     """
     from zoo.hub import load
 
-    run = fit_or_restore(f"recipes/{spec.name}/tiny.yaml", overrides, ckpt)
-    run.model.save_pretrained(out_dir, card=False, manifest=False)  # make_weights writes the card; the record holds the hashes
-    data_args = run.cli.datamodule.hparams
+    if ckpt == SHIPPED:
+        if overrides:
+            raise SystemExit(f"--ckpt {SHIPPED}: expected no LightningCLI overrides (nothing is trained), received {overrides}")
+        run = restore_shipped(spec, out_dir)
+    else:
+        fitted = fit_or_restore(f"recipes/{spec.name}/tiny.yaml", overrides, ckpt)
+        fitted.model.save_pretrained(out_dir, card=False, manifest=False)  # make_weights writes the card; the record holds the hashes
+        run = ShippedRun(dict(fitted.cli.datamodule.hparams), fitted.cli.trainer.max_epochs, fitted.steps, fitted.seconds, device_name())
+    data_args = run.data_args
     model = load(spec.name, weights=out_dir)
     task = model.config.task
     dataset, train, test = model.unlearning_dataset()
     targets = dataset.tensors[1].numpy()
-    retrain = {"epochs": run.cli.trainer.max_epochs, "lr": model.config.lr, "optimizer": "adam", "batch_size": data_args["batch_size"], **QUIET}
+    retrain = {"epochs": run.max_epochs, "lr": model.config.lr, "optimizer": "adam", "batch_size": data_args["batch_size"], **QUIET}
     recipe_val = np.sort(np.random.default_rng(data_args["seed"]).permutation(train)[: int(round(data_args["val_fraction"] * len(train)))])
     forgets, methods = ((REGRESSION_FORGET,), REGRESSION_METHODS) if task == "regression" else (CLASSIFICATION_FORGETS, CLASSIFICATION_METHODS)
 
     results, sizes, ssd_alpha_scores, worst_case = {}, {}, {}, {}
-    for forget in forgets:
+    for forget in progress(forgets, "forget sets", unit="split"):
         split = make_split(targets, train, test, forget, val_fraction=data_args["val_fraction"], seed=data_args["seed"])
         assert np.array_equal(split.val, recipe_val), "the split's validation set must be the recipe's"
         tuned, alpha_scores = _tuned_ssd(model.net, dataset, split, task)
         rows_spec = {**methods, **(L1_SWEEP if forget == L1_SWEEP_FORGET and task == "classification" else {}), **tuned}
         probe = np.isin(targets, LOOP_DIGITS).astype(int) if task == "classification" else None
         rows, models = compare_methods(model.net, dataset, split, task, _quiet(rows_spec), retrain,
-                                       representation=task == "classification", probe_targets=probe)
+                                       representation=task == "classification", probe_targets=probe, retrain_progress=True)
         if task == "classification" and forget == WORST_CASE_FORGET:
             worst_case = _worst_case_rows(model.net, dataset, split, methods)
         split.save(out_dir / f"split_{forget.replace(':', '_')}.json")
@@ -161,8 +213,8 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
             _forget_histogram(models, dataset, split, out_dir / FIGURE_NAME)
         for label in SSD_ROWS:
             rows[label]["dampened_percent"] = _changed_percent(model.net, models[label])
-        for label, spec in tuned.items():
-            rows[label]["alpha"] = spec["alpha"]
+        for label, tuned_spec in tuned.items():
+            rows[label]["alpha"] = tuned_spec["alpha"]
         ssd_alpha_scores[forget] = {label: {f"{a:g}": v for a, v in s.items()} for label, s in alpha_scores.items()}
         results[forget] = rows
         sizes[forget] = {part: len(getattr(split, part)) for part in ("forget", "retain", "val", "test")}
@@ -183,7 +235,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
         recipe=f"recipes/{spec.name}/tiny.yaml",
         train_steps=run.steps,
         train_seconds=run.seconds,
-        train_device=device_name(),
+        train_device=run.device,
         unlearning=results,
         split_sizes=sizes,
         retrain_lr=retrain["lr"],

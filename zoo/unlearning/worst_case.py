@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from zoo.core.progress import trange
 from zoo.losses.supervised import task_loss
 
 INNER_METHODS = ("finetune", "random_labels")
@@ -131,7 +132,7 @@ def select_worst_case(
     pool = Subset(dataset, candidates.tolist())
     num_classes = int(model(pool[0][0][None].to(next(model.parameters()).device)).shape[1])
     w = torch.full((len(candidates),), k / len(candidates), dtype=torch.float64)
-    for epoch in range(select_epochs):
+    for epoch in trange(select_epochs, "worst-case selection", unit="epoch"):
         unlearned = _weighted_unlearning(model, pool, w, inner, unlearn_steps, theta_lr, batch_size, num_classes, seed + epoch)
         w = project_capped_simplex(w - w_lr * (_per_sample_losses(unlearned, pool) + 2 * gamma * w), k)
     top = torch.argsort(w, descending=True, stable=True)[:k].numpy()
@@ -166,7 +167,7 @@ def select_worst_classes(
     position = {c: j for j, c in enumerate(classes)}
     members = torch.as_tensor([position[c] for c in labels])
     w = torch.full((len(classes),), k / len(classes), dtype=torch.float64)
-    for epoch in range(select_epochs):
+    for epoch in trange(select_epochs, "worst-case selection", unit="epoch"):
         unlearned = _weighted_unlearning(model, pool, w[members], inner, unlearn_steps, theta_lr, batch_size, num_classes, seed + epoch)
         losses = _per_sample_losses(unlearned, pool)
         class_loss = torch.zeros(len(classes), dtype=torch.float64).index_add_(0, members, losses) / torch.bincount(members, minlength=len(classes))

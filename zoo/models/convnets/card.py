@@ -45,9 +45,10 @@ REPRESENTATION_NOTE = (
     "300 forget / 300 retain samples; the probe is a logistic regression on the same features, trained on the validation "
     "digits for a downstream task next to the forgotten 0, *the digit has a closed loop* (0, 6, 8, 9), and tested on the "
     "1,000 test digits (`zoo.unlearning.representation`).")
-ULIRA = ("A U-LiRA-style per-example likelihood-ratio attack is not measured: it needs shadow models trained on random "
-         "halves, per example in and out (tens of retrains of this model, each as long as the retrain row), over the "
-         "tables' CPU budget.")
+ULIRA = ("U-LiRA, the per-example likelihood-ratio attack with shadow models on random halves, is measured on MLP heads "
+         "over this checkpoint's frozen conv1-conv6 features (a full All-CNN per shadow would be tens of 30-epoch retrains): "
+         "[docs/unlearning/ulira.md](../../docs/unlearning/ulira.md), embedded under \"Further evaluations\" with the "
+         "S3T, corrective, DMM and LAF pages.")
 DEVIATIONS = """## Deviations from the official code
 - Data: real MNIST digits at 28x28, grey, without augmentation, instead of AgeDB faces at 32x32 with crops and flips
   (no face-age dataset is bundled offline); All-CNN at a quarter of the filters (24/48), global average pooling in place

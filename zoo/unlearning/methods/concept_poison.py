@@ -29,6 +29,7 @@ from sklearn.svm import LinearSVC
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from zoo.core.progress import trange
 from zoo.data.digit_concepts import CONCEPTS, digit_concepts
 from zoo.unlearning.base import Unlearner, register
 from zoo.unlearning.data import UnlearningData, stack_dataset
@@ -56,7 +57,7 @@ def fit_bottleneck(scores: torch.Tensor, labels: torch.Tensor, classes: int, lam
     """PCBM's interpretable predictor: a linear layer on concept scores, cross-entropy + elastic net, full-batch Adam."""
     linear = nn.Linear(scores.shape[1], classes)
     optimizer = torch.optim.Adam(linear.parameters(), lr=lr)
-    for _ in range(steps):
+    for _ in trange(steps, "concept bottleneck", unit="step"):
         w = linear.weight
         loss = F.cross_entropy(linear(scores), labels.long()) + lam * (l1_share * w.abs().sum() + (1 - l1_share) * w.square().sum())
         optimizer.zero_grad()

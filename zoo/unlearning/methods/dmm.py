@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import ConcatDataset, TensorDataset
 
+from zoo.core.progress import trange
 from zoo.unlearning.base import Unlearner, register
 from zoo.unlearning.data import UnlearningData, stack_dataset
 from zoo.unlearning.methods.baselines import Retrain
@@ -114,7 +115,7 @@ def fit_subset_heads(
     optimizer = torch.optim.Adam([theta], lr=lr)
     counts = weights.sum(1).clamp_min(1)
     onehot = F.one_hot(targets.long(), classes).to(features.dtype)
-    for _ in range(steps):
+    for _ in trange(steps, "DMM heads", unit="step"):
         nll = -(onehot[None] * torch.einsum("nd,mdc->mnc", design, theta).log_softmax(-1)).sum(-1)  # (M, N)
         loss = ((nll * weights).sum(1) / counts).sum() + weight_decay * theta[:, :-1].square().sum()
         optimizer.zero_grad()

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from zoo.core.progress import trange
 from zoo.unlearning.base import Unlearner, register
 from zoo.unlearning.data import UnlearningData
 from zoo.unlearning.methods.dmm import last_linear
@@ -109,7 +110,7 @@ def train_vae(vae: EmbeddingVAE, embeddings: torch.Tensor, epochs: int = 10, lr:
     optimizer = torch.optim.Adam(vae.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     vae.train()
-    for _ in range(epochs):
+    for _ in trange(epochs, "LAF VAE", unit="epoch"):
         for (e,) in DataLoader(torch.utils.data.TensorDataset(embeddings), batch_size, shuffle=True, generator=gen):
             recon, mu, sigma = vae(e)
             loss = vae_loss(recon, e, mu, sigma)
@@ -254,7 +255,7 @@ class LabelAgnosticForgettingR(LabelAgnosticForgetting):
         gen = torch.Generator().manual_seed(self.seed)
         device = next(model.parameters()).device
         model.eval()  # only the head trains; the extractor's batch-norm statistics stay
-        for _ in range(self.head_epochs):
+        for _ in trange(self.head_epochs, "LAF head", unit="epoch"):
             for x, y in DataLoader(data.retain, self.batch_size, shuffle=True, generator=gen):
                 loss = self.loss(model(x.to(device)), y.to(device))
                 optimizer.zero_grad()

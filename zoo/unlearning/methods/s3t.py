@@ -31,6 +31,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
+from zoo.core.progress import trange
 from zoo.losses.supervised import check_task, task_loss
 from zoo.unlearning.data import UnlearningData
 from zoo.unlearning.methods.baselines import reinitialise
@@ -194,7 +195,7 @@ class S3T(nn.Module):
         for m in self.net.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.eval()  # frozen backbone: its normalisation statistics stay
-        for _ in range(self.epochs):
+        for _ in trange(self.epochs, "S3T slice", unit="epoch"):
             for x, y in loader:
                 loss = task_loss(self.task, self.net(x.to(device)), y.to(device))
                 optimizer.zero_grad()
@@ -243,7 +244,7 @@ class S3T(nn.Module):
         self.orders, self.live = [[] for _ in range(self.shards)], [[] for _ in range(self.shards)]
         self.checkpoints, self.trained_on = [{} for _ in range(self.shards)], [{} for _ in range(self.shards)]
         self.slice_of, self.deleted, self.retrains = {}, set(), 0
-        for shard in range(self.shards):
+        for shard in trange(self.shards, "S3T shards", unit="shard"):
             self.train_shard(shard)
         return self
 

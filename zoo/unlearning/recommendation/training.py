@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import torch
 
+from zoo.core.progress import trange
 from zoo.data.interactions import BPRTriples
 from zoo.models.lightgcn.model import LightGCN
 from zoo.models.lightgcn.module import LightGCNConfig, dropped_adjacency, recommendation_loss
@@ -42,7 +43,7 @@ def fit_bpr(net: LightGCN, edges: torch.Tensor, config: LightGCNConfig, epochs: 
     net.set_graph(edges.to(device))
     triples = BPRTriples(edges.cpu(), net.num_users, net.num_items, batch_size, seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr if lr is None else lr)
-    for _ in range(epochs):
+    for _ in trange(epochs, f"{config.variant} training", unit="epoch"):
         views = tuple(dropped_adjacency(net, config.ssl_drop) for _ in range(2)) if config.variant == "sgl" else None
         for index in range(len(triples)):
             batch = {k: v.to(device) for k, v in triples[index].items()}

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.core.progress import trange
 from zoo.data.interactions import BPRTriples, dense_mask, sample_negatives
 from zoo.losses.ranking import bpr_loss, embedding_l2, info_nce
 from zoo.models.lightgcn.model import LightGCN, normalized_adjacency, propagate
@@ -229,7 +230,7 @@ class UnlearnRec:
         held_out = edges[torch.randperm(len(edges), generator=gen)[: max(1, int(c.pretrain_drop * len(edges)))].to(edges.device)]
         optimizer = torch.optim.Adam(self.encoder.parameters(), lr=c.lr)
         best, best_state = self.score_gap(held_out, seed), copy.deepcopy(self.encoder.state_dict())
-        for request in range(requests):
+        for request in trange(requests, "UnlearnRec pre-training", unit="request"):
             drop = torch.rand(len(edges), generator=gen).to(edges.device) < c.pretrain_drop
             self._epochs(edges[~drop], edges[drop], c.sim_epochs, optimizer, seed + 1000 * request,
                          unlearn_weight=c.unlearn_weight, align_weight=c.align_weight, align_temperature=c.align_temperature)
