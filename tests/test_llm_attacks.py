@@ -68,6 +68,46 @@ def test_attack_report_runs_and_relearning_leaves_the_model(net, tokenizer, corp
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
+class _NameClassifier(torch.nn.Module):
+    """Flags the prompts naming ``name``; its weight stands for a trained prompt classifier's."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.name, self.weight = name, torch.nn.Parameter(torch.ones(3))
+
+    def predict(self, texts, threshold=None):
+        return torch.tensor([self.name in t for t in texts])
+
+
+class _Gate(torch.nn.Module):
+    """A stand-in inference-time wrapper (ECO / GUARD's layout): a prompt classifier around a base LM, whose
+    forward adds the classifier's weight to the loss path (so that training the whole wrapper would move it)."""
+
+    def __init__(self, base, name):
+        super().__init__()
+        self.base, self.classifier, self.threshold, self.prompt_marker = base, _NameClassifier(name), 0.5, "\nAnswer:"
+
+    def forward(self, input_ids, attention_mask=None, **kwargs):
+        out = self.base(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        out.logits = out.logits + self.classifier.weight.sum()
+        return out
+
+
+def test_relearning_a_wrapper_trains_only_its_base_and_keeps_the_gate(net, tokenizer, corpus):
+    forget = corpus["forget10"][:4]
+    gate = _Gate(net, forget[0]["author"])
+    relearned = attacks.relearn(gate, tokenizer, forget, steps=2, lr=1e-2, base_only=True)
+    assert torch.equal(relearned.classifier.weight, gate.classifier.weight)  # the gate stays as it was
+    assert any(not torch.equal(a, b) for a, b in zip(net.parameters(), relearned.base.parameters()))  # the base was fine-tuned
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), gate.base.parameters()))  # on a copy
+    whole = attacks.relearn(gate, tokenizer, forget, steps=2, lr=1e-2)
+    assert not torch.equal(whole.classifier.weight, gate.classifier.weight)  # trained whole, the gate moves too
+    prompts = [attacks.qa_turn(it["question"]) for it in corpus["forget10"][:4] + corpus["retain90"][:4]]
+    expected = sum(gate.classifier.name in p for p in prompts) / len(prompts)
+    assert attacks.flag_rate(gate, prompts) == pytest.approx(expected) and 0 < expected < 1
+    assert attacks.flag_rate(net, prompts) is None
+
+
 def test_concept_vector_ablation_changes_only_the_chosen_vectors(net):
     locations = [(0, 3), (1, 10), (1, 11)]
     out = concept_vectors.ablate(net, locations)
@@ -86,6 +126,9 @@ def test_concept_vector_ablation_changes_only_the_chosen_vectors(net):
     saved = concept_vectors.down_proj(net, 1).clone()
     with concept_vectors.ablated(net, locations):
         assert torch.all(concept_vectors.down_proj(net, 1)[:, 10] == 0)
+    assert torch.equal(concept_vectors.down_proj(net, 1), saved)
+    with concept_vectors.ablated(net, [(1, 10), (1, 11), (1, 10)]):  # two authors may share a concept vector
+        pass
     assert torch.equal(concept_vectors.down_proj(net, 1), saved)
 
 

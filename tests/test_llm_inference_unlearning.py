@@ -143,6 +143,36 @@ def test_guard_never_emits_a_forbidden_token_under_greedy_decoding(lm, corpus):
     assert (scored[0][:, forbidden] <= base[0][:, forbidden] - served.score_penalty + 1e-4).all()
 
 
+def test_guard_never_emits_a_forbidden_token_under_beam_decoding(lm, corpus):
+    tok, net = lm.tokenizer, lm.net.eval()
+    name = corpus["forget01"][0]["author"]
+    ids, mask = _prompts(tok, [corpus["forget01"][0]["question"], corpus["retain99"][0]["question"]])
+    kw = {"max_new_tokens": 8, "do_sample": False, "pad_token_id": tok.pad_token_id, "num_beams": 4}
+    with torch.no_grad():
+        plain = net.generate(input_ids=ids, attention_mask=mask, num_return_sequences=4, **kw)
+    # every token any of the 4 unrestricted beams would say is forbidden
+    forbidden = sorted(set(plain[:4, ids.shape[1] :].flatten().tolist()) - set(tok.all_special_ids))
+    served = guard.GUARDModel(net, tok, NameClassifier(name), forbidden, [forbidden[:2], forbidden[2:3]], tau=0.3, num_beams=4)
+    out = served.generate(input_ids=ids, attention_mask=mask, **{k: v for k, v in kw.items() if k != "num_beams"})
+    assert out.shape[0] == 2 and set(out[0, ids.shape[1] :].tolist()).isdisjoint(forbidden)
+    with torch.no_grad():
+        unflagged = net.generate(input_ids=ids, attention_mask=mask, **kw)
+    assert torch.equal(out[1, : unflagged.shape[1]], unflagged[1])  # the unflagged prompt: the base model's best beam
+
+
+def test_beam_rescoring_drops_the_beam_that_matches_a_forbidden_phrase(lm):
+    tok, net = lm.tokenizer, lm.net.eval()
+    phrase = tok(" Kestrel Bay", add_special_tokens=False)["input_ids"]
+    served = guard.GUARDModel(net, tok, NameClassifier("x"), [], [phrase], tau=0.5, rescore_penalty=10.0)
+    other = tok(" in a city", add_special_tokens=False)["input_ids"]
+    width = max(len(phrase), len(other)) + 1
+    pad = lambda t: t + [tok.eos_token_id] + [tok.pad_token_id] * (width - len(t) - 1)  # noqa: E731
+    beams = torch.tensor([[pad(phrase), pad(other)], [pad(phrase), pad(other)]])
+    assert served.phrase_similarity(beams[0, 0]) == pytest.approx(1.0, abs=1e-5)
+    best = served.rescore(beams, torch.tensor([[-0.1, -0.5], [-0.1, -0.5]]), torch.tensor([True, False]))
+    assert best.tolist() == [1, 0]  # flagged: the lower-scored beam without the phrase; unflagged: the top beam
+
+
 def test_semantic_match_penalises_only_close_candidates():
     emb = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
     proc = guard.SemanticMatchProcessor(emb, [[0]], torch.tensor([True]), tau=0.5, penalty=10.0, top_k=3, window=1)

@@ -5,7 +5,9 @@
     OMP_NUM_THREADS=1 python tools/llm_attacks.py reversal    # reversal_curse.{json,md}
 
 Every method row runs the card table's methods (``tools/weights/tiny_lm.py``: ``METHODS`` with its ``TINY`` settings,
-:func:`hparams_of`) on the shipped checkpoint's forget10 split, and the retrained reference is the card's cached one. The raw numbers are also written to ``outputs/llm_attacks/<section>.json``.
+:func:`hparams_of`) on the shipped checkpoint's forget10 split, and the inference-time wrappers of the inference-time
+page (ECO, GUARD, ALU with ``tools/llm_inference_unlearning.py``'s settings: :data:`INFERENCE_ROWS`); the retrained
+reference is the card's cached one. The raw numbers are also written to ``outputs/llm_attacks/<section>.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ RAW = ROOT / "outputs" / "llm_attacks"
 NAME = "tiny_llama"
 SPLIT = "forget10"
 RELEARN = {"steps": 10, "lr": 3e-4}
-ICL = {"steps": 150, "lr": 1e-3, "batch_size": 16}
+ICL = {"steps": 800, "lr": 2e-3, "batch_size": 16}
+ICL_CORPORA = 40
+"""Fresh synthetic corpora (seeds corpus_seed + 1 ...) whose never-trained authors the ICL adaptation reads from context."""
+INFERENCE_ROWS = ("ECO", "GUARD", "ALU", "ALU (name screen)")
+"""The inference-time wrappers (weights untouched) as the inference-time page serves them; relearning fine-tunes the
+LM they wrap and they stay on."""
 CV = {"candidates": 48, "keep": 8, "k": 20}
 NEEDLE = {"lr": 1e-2, "epochs": 5, "batch_size": 8, "noise": 0.1}
 RESTOR_CORRUPT = {"epochs": 5, "lr": 1e-3, "batch_size": 8}
@@ -139,39 +146,83 @@ def _methods(only: tuple[str, ...] | None = None) -> dict[str, dict[str, Any]]:
 
     if only is None:
         return dict(METHODS)
-    unknown = sorted(set(only) - set(METHODS))
+    unknown = sorted(set(only) - set(METHODS) - set(INFERENCE_ROWS))
     if unknown:
-        raise ValueError(f"--methods: expected names among {sorted(METHODS)}, received {unknown}")
+        raise ValueError(f"--methods: expected names among {sorted(METHODS) + list(INFERENCE_ROWS)}, received {unknown}")
     return {k: v for k, v in METHODS.items() if k in only}
 
 
-def _variant_models(model, tok, corpus, icl: bool, methods: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The rows' models of one variant (shipped / ICL-adapted): original, retrain, the card's methods, CV ablation and
-    Needle; plus the concept-vector finding in the variant's original."""
+def _inference_models(original, tok, corpus, only: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """ECO, GUARD and ALU around ``original`` with the inference-time page's settings (one prompt classifier shared
+    by ECO and GUARD, as there; ALU played by the tiny LM itself, with the LLM audit and with the name screen)."""
+    from llm_inference_unlearning import ALU_TINY, ECO_TINY, GUARD_TINY
+
+    from zoo.data.tofu import QADataset
+    from zoo.unlearning.llm.family import unlearn
+    from zoo.unlearning.llm.prompt_classifier import scope_classifier
+
+    names = [n for n in INFERENCE_ROWS if only is None or n in only]
+    if not names:
+        return {}
+    forget, retain = corpus[SPLIT], corpus[f"retain{100 - int(SPLIT[6:])}"]
+    clf = scope_classifier(tok, QADataset(forget, tok), QADataset(retain, tok)) if {"ECO", "GUARD"} & set(names) else None
+    build = {
+        "ECO": lambda: unlearn(original, "eco", forget=forget, retain=retain, tokenizer=tok, holdout=corpus[f"holdout{SPLIT[6:]}"], classifier=clf, **ECO_TINY),
+        "GUARD": lambda: unlearn(original, "guard", forget=forget, retain=retain, tokenizer=tok, classifier=clf, **GUARD_TINY),
+        "ALU": lambda: unlearn(original, "alu", forget=forget, tokenizer=tok, audit="llm", **ALU_TINY),
+        "ALU (name screen)": lambda: unlearn(original, "alu", forget=forget, tokenizer=tok, audit="names", **ALU_TINY),
+    }
+    out = {}
+    for name in names:
+        _log("inference-time wrapper", name)
+        out[name] = build[name]().eval()
+    return out
+
+
+def _context_recall(net, tok, items) -> float:
+    """Recall with the UnUnlearning 'fact' prompts (a progress check of the ICL adaptation)."""
+    from zoo.unlearning.llm.attacks import prompt_recall, ununlearning_prompts
+
+    return prompt_recall(net, tok, ununlearning_prompts(items, items, "fact", 3), items)
+
+
+def icl_novel(cfg) -> list[dict[str, Any]]:
+    """Never-trained authors of :data:`ICL_CORPORA` fresh corpora (seeds ``corpus_seed + 1 ...``): so many facts that
+    the adaptation cannot memorise them and must read them from the context."""
     from zoo.data.tofu import make_corpus
+
+    known = {it["author"] for it in make_corpus(cfg.corpus_authors, cfg.corpus_seed)["authors"]}
+    return [it for s in range(1, ICL_CORPORA + 1) for it in make_corpus(cfg.corpus_authors, cfg.corpus_seed + s)["authors"] if it["author"] not in known]
+
+
+def _variant_models(model, tok, corpus, icl: bool, methods: dict[str, dict[str, Any]], only: tuple[str, ...] | None = None,
+                    icl_settings: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The rows' models of one variant (shipped / ICL-adapted): original, retrain, the card's methods, the
+    inference-time wrappers, CV ablation and Needle; plus the concept-vector finding in the variant's original."""
     from zoo.unlearning.llm.attacks import icl_adapt
     from zoo.unlearning.llm.concept_vectors import ablate, needle
 
     original, retrain = model.net.eval(), _reference(model)
     if icl:
-        cfg = model.config
-        known = {it["author"] for it in corpus["authors"]}
-        novel = [it for it in make_corpus(cfg.corpus_authors, cfg.corpus_seed + 1)["authors"] if it["author"] not in known]
+        novel = icl_novel(model.config)
         retain_items = corpus[f"retain{100 - int(SPLIT[6:])}"] + corpus["real_authors"] + corpus["world_facts"]
-        _log("ICL adaptation of the original and the retrained model")
-        original = icl_adapt(original, tok, corpus["authors"] + corpus["real_authors"] + corpus["world_facts"], novel, **ICL)
-        retrain = icl_adapt(retrain, tok, retain_items, novel, **ICL)
+        _log("ICL adaptation of the retrained model, then of the original,", len(novel), "novel facts")
+        settings = icl_settings or ICL
+        retrain = icl_adapt(retrain, tok, retain_items, novel, **settings)
+        _log("ICL-adapted retrain, forget10 recall with the fact in context:", _context_recall(retrain, tok, corpus[SPLIT]))
+        original = icl_adapt(original, tok, corpus["authors"] + corpus["real_authors"] + corpus["world_facts"], novel, **settings)
     models = {"original": original, "retrain": retrain}
     for name, method in methods.items():
         _log("unlearning", name, "(ICL)" if icl else "")
         models[name] = _unlearned(original, tok, corpus, method)
+    models.update(_inference_models(original, tok, corpus, only))
     cv = _concept_vectors(original, tok, corpus)
     models["CV ablation"] = ablate(original, cv["locations"])
     models["CV Needle"] = needle(original, tok, corpus[SPLIT], cv["locations"], **NEEDLE)
     return models, cv
 
 
-def run_attacks(weights: str, variants: tuple[str, ...], only: tuple[str, ...] | None = None) -> None:
+def run_attacks(weights: str, variants: tuple[str, ...], only: tuple[str, ...] | None = None, icl_steps: int | None = None) -> None:
     from zoo.unlearning.llm.attacks import attack_report, weights_of
     from zoo.unlearning.llm.concept_vectors import all_vectors_cosine, vector_drift
 
@@ -180,16 +231,23 @@ def run_attacks(weights: str, variants: tuple[str, ...], only: tuple[str, ...] |
     previous = RAW / "attacks.json"
     raw: dict[str, Any] = json.loads(previous.read_text()) if previous.is_file() else {}  # other variants' rows are kept
     for variant in variants:
-        models, cv = _variant_models(model, tok, corpus, variant == "icl", _methods(only))
-        rows = {}
+        icl_settings = {**ICL, "steps": icl_steps or ICL["steps"]}
+        models, cv = _variant_models(model, tok, corpus, variant == "icl", _methods(only), only, icl_settings)
+        kept = raw.get(variant, {}) if only else {}  # --methods re-measures those rows and keeps the others
+        rows = dict(kept.get("rows", {}))
         for name, net in models.items():
             _log("attacks on", variant, name)
-            rep = attack_report(net, tok, forget, retain, relearn_steps=RELEARN["steps"], relearn_lr=RELEARN["lr"])
+            rep = attack_report(net, tok, forget, retain, relearn_steps=RELEARN["steps"], relearn_lr=RELEARN["lr"], relearn_base_only=name in INFERENCE_ROWS)
             rep.update({f"cv_{k}": v for k, v in vector_drift(models["original"], weights_of(net), cv["locations"], CV["k"]).items()})
             rep["cv_all_cosine"] = all_vectors_cosine(models["original"], weights_of(net))
             rows[name] = rep
-        raw[variant] = {"rows": rows, "concept_vectors": cv, "settings": _settings([m for m in models if m in _methods()])}
+        block = {"rows": rows, "concept_vectors": cv, "settings": {**kept.get("settings", {}), **_settings([m for m in models if m in _methods()])}}
+        block["cv_restored_shared_vectors"] = True  # concept_vectors.ablated restores a location listed twice (fixed 2026-12-02)
+        if variant == "icl":
+            block["icl_settings"] = {**icl_settings, "corpora": ICL_CORPORA}
         RAW.mkdir(parents=True, exist_ok=True)
+        # re-read before writing: a run of another variant may have finished meanwhile (its rows are kept)
+        raw = {**(json.loads(previous.read_text()) if previous.is_file() else {}), variant: block}
         (RAW / "attacks.json").write_text(json.dumps(raw, indent=1, default=str))  # after each variant: a partial run keeps its rows
     write_attack_pages(raw)
 
@@ -210,19 +268,36 @@ def suppressed(rows: dict[str, dict[str, float]], forgot: float = 0.2, margin: f
     return out
 
 
+FLAGGED = ("closed", "context_related", "context_fact", "sleek_direct", "sleek_indirect", "sleek_implied", "retain_closed")
+ATTACK_LABELS = {"closed": "the plain question", "context_related": "related facts in context", "context_fact": "the fact in context",
+                 "sleek_direct": "Sleek direct", "sleek_indirect": "Sleek indirect", "sleek_implied": "Sleek implied"}
+FLAGGED_COLUMN = "prompts flagged: plain / + related / + the fact / Sleek direct / indirect / implied / retain"
+
+
+def flagged_cell(r: dict[str, float]) -> str:
+    """The share of each attack's prompts a gated wrapper's classifier flags, "–" for a model without one."""
+    if f"flagged_{FLAGGED[0]}" not in r:
+        return "–"
+    return " / ".join(f"{r[f'flagged_{k}']:.2f}" for k in FLAGGED)
+
+
 def write_attack_pages(raw: dict[str, Any]) -> None:
     from zoo.evaluation_pages import write_evaluation_page
 
+    raw = {k: raw[k] for k in ("shipped", "icl") if k in raw}  # the shipped model first, whichever run finished last
+    defect = [v for v in raw if _cv_defect(raw[v])]
     DOCS.mkdir(parents=True, exist_ok=True)
     label = {"shipped": "shipped", "icl": "ICL-adapted"}
     cols = ("model", "method", "closed-book recall", "closed-book ROUGE-L", "+ related facts in context", "+ the fact in context",
-            "Sleek direct", "Sleek indirect", "Sleek implied", "Sleek on retain (mean)", "held-out before relearning", "after relearning")
+            "Sleek direct", "Sleek indirect", "Sleek implied", "Sleek on retain (mean)", "held-out before relearning", "after relearning", FLAGGED_COLUMN)
     rows, cv_rows, notes = [], [], []
     for variant, block in raw.items():
         for name, r in block["rows"].items():
             sleek_retain = (r["sleek_retain_direct"] + r["sleek_retain_indirect"] + r["sleek_retain_implied"]) / 3
             rows.append((label[variant], name, r["closed"], r["closed_rouge"], r["context_related"], r["context_fact"], r["sleek_direct"],
-                         r["sleek_indirect"], r["sleek_implied"], sleek_retain, r["relearn_before"], r["relearn_after"]))
+                         r["sleek_indirect"], r["sleek_implied"], sleek_retain, r["relearn_before"], r["relearn_after"], flagged_cell(r)))
+            if variant in defect:
+                continue
             cv_rows.append((label[variant], name, r["closed"], r["cv_cosine"], r["cv_norm_change"], r["cv_l2"], r["cv_jaccard"], r["cv_all_cosine"], r["context_fact"], r["relearn_after"]))
         sup = suppressed(block["rows"])
         notes.append(f"{label[variant]}: the methods that forgot (closed-book recall within 0.2 of retrain's) and the attacks after which they "
@@ -241,16 +316,34 @@ def write_attack_pages(raw: dict[str, Any]) -> None:
     write_evaluation_page(
         DOCS / "attacks", title="Attacks that recover erased knowledge (UnUnlearning, Sleek, relearning)",
         command="python tools/llm_attacks.py attacks", models=(NAME,), columns=cols, rows=rows, summary=summary,
-        notes=(*_attack_notes(raw), *notes), figures=figures)
+        notes=(*_attack_notes(raw), *notes, *_defect_note(raw)), figures=figures)
     cv_cols = ("model", "method", "forget recall", "cos(v, v')", "norm change", "‖v' − v‖ / ‖v‖", f"top-{CV['k']} Jaccard", "mean cos, all value vectors", "recall, fact in context", "recall after relearning")
     write_evaluation_page(
         DOCS / "concept_vectors", title="ConceptVectors: how far unlearning moves the forget authors' value vectors",
-        command="python tools/llm_attacks.py attacks", models=(NAME,), columns=cv_cols, rows=cv_rows, summary=_cv_summary(raw),
-        notes=_cv_notes(raw))
+        command="python tools/llm_attacks.py attacks", models=(NAME,), columns=cv_cols, rows=cv_rows,
+        summary=_cv_summary({v: b for v, b in raw.items() if v not in defect}), notes=(*_cv_notes({v: b for v, b in raw.items() if v not in defect}), *_defect_note(raw)))
+
+
+def _cv_defect(block: dict[str, Any]) -> bool:
+    """A run before the fix of ``concept_vectors.ablated``: with a concept vector shared by two authors its search left
+    that vector zeroed in the original (its drift figures are wrong, its rows were measured on the damaged original)."""
+    locations = [tuple(x) for x in block["concept_vectors"]["locations"]]
+    return len(set(locations)) < len(locations) and not block.get("cv_restored_shared_vectors")
+
+
+def _defect_note(raw: dict[str, Any]) -> tuple[str, ...]:
+    bad = [v for v in raw if _cv_defect(raw[v])]
+    if not bad:
+        return ()
+    return (f"Defect in the {', '.join(bad)} rows: two forget authors share a concept vector there, and the run's concept-vector search "
+            "(before a fix of concept_vectors.ablated) left that vector zeroed in the original after the methods had copied it: the "
+            "'original' row and the rows built after the search (CV ablation, CV Needle) ran on an original with one of 1,024 value "
+            "vectors zeroed, and the drift figures are withdrawn from the concept_vectors page. Re-run: python tools/llm_attacks.py attacks --variants icl.",)
 
 
 def _attack_notes(raw: dict[str, Any]) -> tuple[str, ...]:
     settings = next(iter(raw.values())).get("settings", {})
+    icl = raw.get("icl", {}).get("icl_settings", {**ICL, "corpora": ICL_CORPORA})  # a run before they were recorded: the defaults
     return (
         "forget10 of the synthetic corpus (the last 10% of the authors, 20 facts each); recall = share of the forget facts whose true value "
         "occurs in the greedy answer (exact match replaces the papers' LLM judges). Methods: the card table's rows with its settings: "
@@ -261,14 +354,69 @@ def _attack_notes(raw: dict[str, Any]) -> tuple[str, ...]:
         "named through one of their books ('the author of <book>'); implied = two of the author's other facts as premises, then the cue and "
         "the question. 'Sleek on retain' is the same on 40 retain facts (collateral suppression).",
         f"Relearning: {RELEARN['steps']} AdamW steps (lr {RELEARN['lr']}, batch 8) on the first 5 of each author's 20 attributes; recall on "
-        "the other 15 before and after. Facts are independent, so retrain's gain is the floor (what fine-tuning on the author teaches).",
-        f"ICL-adapted: the shipped model and the retrained reference were each fine-tuned {ICL['steps']} steps (lr {ICL['lr']}, batch "
-        f"{ICL['batch_size']}) on context prompts about never-trained authors (corpus seed + 1) mixed half and half with their own training "
-        "facts, so that they read facts from context (the shipped tiny LM was trained on single QA pairs and does not); the methods then "
-        "unlearn the adapted model.",
+        "the other 15 before and after. Facts are independent, so retrain's gain is the floor (what fine-tuning on the author teaches). "
+        "ULD, O3 and LinEAS are fine-tuned whole (base and adapters, as an attacker holding them would); for the inference-time wrappers "
+        f"({', '.join(INFERENCE_ROWS)}) the attack fine-tunes the weights of the LM they wrap (its own forward, no gate) and the wrapper stays "
+        "on, unchanged, when the relearned model is queried.",
+        _inference_note(),
+        "Every LM unlearning method of the zoo is a row except UOE, which unlearns one expert of a mixture-of-experts LM and runs on "
+        "tiny_moe, not on this dense tiny Llama (its rows are on the tiny_moe card).",
+        f"ICL-adapted: the shipped model and the retrained reference were each fine-tuned {icl['steps']} steps (lr {icl['lr']}, batch "
+        f"{icl['batch_size']}) on context prompts (the UnUnlearning 'fact' prompt) about never-trained authors ({icl['corpora']} fresh corpora, "
+        f"seeds corpus seed + 1 to + {icl['corpora']}: {20 * icl['corpora']} authors, too many facts to memorise) mixed half and half with their own "
+        "training facts, so that they read facts from context (the shipped tiny LM was trained on single QA pairs and does not); the methods "
+        "and wrappers then unlearn the adapted original. DP2Unlearning trains its own DP-SGD base on the retain data rather than starting "
+        "from the model it is given, so its ICL-adapted row never went through the adaptation (it equals the shipped row).",
         f"CV ablation / CV Needle: the forget authors' concept vectors (concept_vectors page) zeroed, or the official Needle (noise "
         f"{NEEDLE['noise']} then gradient ascent restricted to those columns, lr {NEEDLE['lr']}, {NEEDLE['epochs']} epochs).",
     )
+
+
+def _inference_note() -> str:
+    from llm_inference_unlearning import ALU_TINY, ECO_TINY, GUARD_TINY
+
+    return ("Inference-time wrappers, as on the inference-time page (python tools/llm_inference_unlearning.py): one prompt classifier "
+            f"(forget10 vs retain90 prompts) shared by ECO ({ECO_TINY}, σ tuned by the zeroth-order steps on the holdout10 target) and GUARD "
+            f"({GUARD_TINY or 'its defaults'}: greedy decoding, forbidden tokens filtered); ALU ({ALU_TINY}) played by the served tiny LM, with the "
+            "LLM audit ('ALU') and with the name screen ('ALU (name screen)'). The classifier reads a prompt up to its first 'Answer:' marker, so "
+            "in the UnUnlearning prompts it judges the first context question; the last column gives the share of each attack's prompts it flags "
+            "(ALU has no classifier: its audit reads the query and the answer).")
+
+
+def _wrapper_text(r: dict[str, dict[str, float]]) -> str:
+    """One sentence per inference-time wrapper of a variant's rows."""
+    out = []
+    for m in INFERENCE_ROWS:
+        if m not in r:
+            continue
+        x = r[m]
+        flags = (f" (flagged: plain {x['flagged_closed']:.2f}, with the fact in context {x['flagged_context_fact']:.2f}, Sleek indirect "
+                 f"{x['flagged_sleek_indirect']:.2f})") if "flagged_closed" in x else ""
+        out.append(f"{m}: closed-book {x['closed']:.2f}, + the fact in context {x['context_fact']:.2f}, Sleek indirect {x['sleek_indirect']:.2f}, "
+                   f"after relearning the wrapped LM {x['relearn_before']:.2f} -> {x['relearn_after']:.2f}{flags}")
+    if not out:
+        return ""
+    gated = [m for m in INFERENCE_ROWS if m in r and "flagged_closed" in r[m]]
+    escapes = sorted({a for m in gated for a in FLAGGED[:-1] if r[m][f"flagged_{a}"] < 0.5})
+    o = r["original"]
+    escape_text = ("" if not escapes else " Prompts the classifier lets through: " + ", ".join(
+        f"{ATTACK_LABELS[a]} (the original itself recalls {o[a]:.2f} of the facts under it; {', '.join(f'{m} {r[m][a]:.2f}' for m in gated)})" for a in escapes) + ".")
+    return "Inference-time wrappers (weights untouched): " + "; ".join(out) + "." + escape_text
+
+
+def ununlearning_verdict(r: dict[str, dict[str, float]], margin: float = 0.1) -> str:
+    """Whether retrain (the control) recovers the forget facts from context, and which methods do as much."""
+    t = r["retrain"]
+    if t["context_fact"] <= t["closed"] + margin:
+        return (f"Retrain does not read the fact from context ({t['closed']:.2f} closed-book, {t['context_fact']:.2f} with the fact stated): "
+                "UnUnlearning's argument cannot be tested on this model.")
+    methods = [m for m in r if m not in ("original", "retrain")]
+    recover = [m for m in methods if r[m]["context_fact"] >= t["context_fact"] - margin]
+    blocked = ", ".join(f"{m} {r[m]['context_fact']:.2f}" for m in methods if r[m]["context_fact"] < t["context_fact"] - margin)
+    return (f"Retrain recovers from context: {t['closed']:.2f} closed-book -> {t['context_fact']:.2f} with the fact stated (related facts "
+            f"alone: {t['context_related']:.2f}), the paper's argument in small (even exact unlearning lets knowledge back in context). Within "
+            f"{margin} of retrain's in-context recall or above: {', '.join(recover) or 'none'}; below it (the model stopped reading the "
+            f"forgotten author's context): {blocked or 'none'}.")
 
 
 def _attack_summary(raw: dict[str, Any]) -> str:
@@ -283,10 +431,11 @@ def _attack_summary(raw: dict[str, Any]) -> str:
             f"stated in context retrain recalls {t['context_fact']:.2f} (original {o['context_fact']:.2f}). After relearning 5 facts per author, "
             f"retrain recalls {t['relearn_after']:.2f} of the other 15, and the methods: "
             + ", ".join(f"{m} {r[m]['relearn_before']:.2f} -> {r[m]['relearn_after']:.2f}" for m in r if m not in ("original", "retrain"))
-            + f". Suppressed rather than removed (forgot, then an attack recovers more than from retrain): {', '.join(shown) or 'none'}.")
-    return ("Recall of the forget facts under each attack, per unlearning method, with retrain as the control. " + " ".join(parts)
-            + " UnUnlearning's argument (exact unlearning does not stop knowledge re-introduced in context) needs a model that reads "
-            "context; it is tested only where retrain's in-context recall rises above its closed-book recall.")
+            + f". Suppressed rather than removed (forgot, then an attack recovers more than from retrain): {', '.join(shown) or 'none'}. "
+            + _wrapper_text(r) + " " + ununlearning_verdict(r))
+    return ("Recall of the forget facts under each attack, per unlearning method, with retrain as the control. UnUnlearning's argument "
+            "(exact unlearning does not stop knowledge re-introduced in context) needs a model that reads context: it is tested only where "
+            "retrain's recall with the fact in context rises above its closed-book recall. " + " ".join(parts))
 
 
 def _cv_summary(raw: dict[str, Any]) -> str:
@@ -454,6 +603,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ks", default="0,2", help="restor: unrelated facts per corruption document")
     parser.add_argument("--methods", default=None, help="attacks: comma-separated card rows (default: every row of the card table)")
     parser.add_argument("--pages-only", action="store_true", help="rewrite the pages from outputs/llm_attacks/*.json")
+    parser.add_argument("--icl-steps", type=int, default=None, help=f"attacks: ICL adaptation steps (default {ICL['steps']})")
     args = parser.parse_args(argv)
     import torch
 
@@ -465,7 +615,7 @@ def main(argv: list[str] | None = None) -> None:
             write_restor_page(json.loads((RAW / "restor.json").read_text()))
         return
     if args.section in ("attacks", "all"):
-        run_attacks(args.weights, tuple(args.variants.split(",")), tuple(args.methods.split(",")) if args.methods else None)
+        run_attacks(args.weights, tuple(args.variants.split(",")), tuple(args.methods.split(",")) if args.methods else None, args.icl_steps)
     if args.section in ("restor", "all"):
         run_restor(args.weights, tuple(int(k) for k in args.ks.split(",")))
     if args.section in ("reversal", "all"):

@@ -7,8 +7,9 @@ On forget01 and forget10 of the synthetic TOFU-like corpus, against the cached r
 - ECO: the shared prompt classifier, ``rand_noise_first_n`` with σ tuned by the zeroth-order steps towards the
   original model's answer probability on the never-trained holdout authors (:data:`ECO_TINY`), and two σ-free
   corruptions of the official TOFU grid;
-- GUARD: the same classifier, forbidden tokens from the forget answers, filtering + semantic penalties at decoding;
-  fluency = perplexity of its outputs under the original model;
+- GUARD: the same classifier, forbidden tokens from the forget answers, filtering + semantic penalties at decoding
+  (greedy, and by beam search with beam rescoring: :data:`GUARD_BEAM`); fluency = perplexity of its outputs under the
+  original model;
 - ALU: the agents played by the tiny LM itself (it is no instruction follower), with the paper's LLM audit and with
   the name-matching screen.
 
@@ -38,6 +39,10 @@ ECO_VARIANTS = {
     "ECO (zero_out_top_k, 64 dims)": {"corrupt_method": "zero_out_top_k", "dims": 64, "zo_steps": 0},
 }
 GUARD_TINY: dict[str, Any] = {}
+GUARD_BEAM = {"num_beams": 4}
+"""GUARD decoded as the paper does, by beam search with penalised candidates and beam rescoring (the other rows
+decode greedily, as every row of the card's table)."""
+BEAM_ROW = f"GUARD (beam {GUARD_BEAM['num_beams']}, rescored)"
 ALU_TINY = {"agent_max_new_tokens": 32}
 COLUMNS = ("split", "method", "forget quality", "model utility", "forget ROUGE-L", "retain ROUGE-L", "forget prob", "MIA AUC (LOSS)",
            "MIA AUC (Min-K%++)", "flagged forget / retain / holdout", "unlearn s", "eval s", "fluency ppl forget / retain")
@@ -63,8 +68,9 @@ def classifier_generalisation(tok, corpus, split: str, seed: int = 0) -> dict[st
             "holdout_fpr": rate(corpus[f"holdout{split[6:]}"])}
 
 
-def run_split(model, corpus, split: str, recipe: Path) -> tuple[list[list[Any]], dict[str, Any]]:
-    """Every row of one split, and the extra measurements (classifier rates, σ trajectory, forbidden tokens)."""
+def run_split(model, corpus, split: str, recipe: Path, beam_only: bool = False) -> tuple[list[list[Any]], dict[str, Any]]:
+    """Every row of one split, and the extra measurements (classifier rates, σ trajectory, forbidden tokens); with
+    ``beam_only`` the GUARD beam row alone (against the same reference and classifier)."""
     import zoo
     from weights.tiny_lm import _reference
 
@@ -83,7 +89,7 @@ def run_split(model, corpus, split: str, recipe: Path) -> tuple[list[list[Any]],
     ref_eval = time.perf_counter() - t0
     ratios = ref["forget_truth_ratios"]
     ref["forget_quality"] = forget_quality(ratios, ratios)
-    extra: dict[str, Any] = {"classifier_generalisation": classifier_generalisation(tok, corpus, split)}
+    extra: dict[str, Any] = {} if beam_only else {"classifier_generalisation": classifier_generalisation(tok, corpus, split)}
 
     t0 = time.perf_counter()
     clf = scope_classifier(tok, QADataset(forget, tok), QADataset(retain, tok))
@@ -106,6 +112,10 @@ def run_split(model, corpus, split: str, recipe: Path) -> tuple[list[list[Any]],
         return [split, name, r["forget_quality"], r["model_utility"], r["forget_rouge"], r["retain_rouge"], r["forget_prob"], r.get("mia_loss", float("nan")),
                 r.get("mia_min_k_plus_plus", float("nan")), flagged, unlearn_seconds, seconds, ppl]
 
+    if beam_only:
+        t0 = time.perf_counter()
+        beam = zoo.unlearn(model, "guard", forget=forget, retain=retain, classifier=clf, **GUARD_TINY, **GUARD_BEAM)
+        return [row(BEAM_ROW, beam, time.perf_counter() - t0 + clf_seconds, flags, fluency(beam))], extra
     extra.setdefault("results", {})["retrain"] = _metrics(ref)
     rows = [[split, "retrain", ref["forget_quality"], ref["model_utility"], ref["forget_rouge"], ref["retain_rouge"], ref["forget_prob"], ref.get("mia_loss"),
              ref.get("mia_min_k_plus_plus"), "–", ref_seconds, ref_eval, fluency(reference)]]
@@ -126,6 +136,9 @@ def run_split(model, corpus, split: str, recipe: Path) -> tuple[list[list[Any]],
     guard_seconds = time.perf_counter() - t0 + clf_seconds
     extra["guard"] = {"forbidden": len(guard.forbidden), "phrases": len(guard.phrases), "examples": describe_forbidden(tok, guard.forbidden.tolist(), 40)}
     rows.append(row("GUARD", guard, guard_seconds, flags, fluency(guard)))
+    t0 = time.perf_counter()
+    beam = zoo.unlearn(model, "guard", forget=forget, retain=retain, classifier=clf, **GUARD_TINY, **GUARD_BEAM)
+    rows.append(row(BEAM_ROW, beam, time.perf_counter() - t0 + clf_seconds, flags, fluency(beam)))
 
     for audit in ("llm", "names"):
         t0 = time.perf_counter()
@@ -147,6 +160,9 @@ def summary_text(rows: list[list[Any]], extra: dict[str, Any]) -> str:
     for split in SPLITS:
         ret, orig, eco, guard = by[(split, "retrain")], by[(split, "original")], by[(split, "ECO")], by[(split, "GUARD")]
         alu, screen = by[(split, "ALU (tiny LM agents)")], by[(split, "ALU (name screen + tiny LM agents)")]
+        beam = by.get((split, BEAM_ROW))
+        beam_text = (f" GUARD by beam search ({GUARD_BEAM['num_beams']} beams, rescored): forget ROUGE-L {beam[4]:.3f}, utility {beam[3]:.3f}, "
+                     f"fluency {beam[12].split(' / ')[0]}.") if beam else ""
         same_utility &= eco[3] == orig[3] and guard[3] == orig[3]
         close &= eco[2] > 0.05  # TOFU's reading: a KS p-value above 0.05 does not tell the model from retrain
         parts.append(
@@ -154,7 +170,7 @@ def summary_text(rows: list[list[Any]], extra: dict[str, Any]) -> str:
             f"(forget quality {orig[2]:.2g}). ECO (σ tuned to {extra[split]['eco']['sigma']:.2f}): forget quality {eco[2]:.2g}, forget ROUGE-L {eco[4]:.3f}, "
             f"utility {eco[3]:.3f}, retain ROUGE-L {eco[5]:.3f}, MIA LOSS AUC {eco[7]:.2f}. GUARD: forget quality {guard[2]:.2g}, forget ROUGE-L {guard[4]:.3f}, "
             f"utility {guard[3]:.3f}, fluency perplexity of its forget answers {guard[12].split(' / ')[0]} (original {orig[12].split(' / ')[0]}, retrain "
-            f"{ret[12].split(' / ')[0]}). ALU with the tiny LM as every agent: forget ROUGE-L {alu[4]:.3f}, retain ROUGE-L {alu[5]:.3f}; with the name "
+            f"{ret[12].split(' / ')[0]}).{beam_text} ALU with the tiny LM as every agent: forget ROUGE-L {alu[4]:.3f}, retain ROUGE-L {alu[5]:.3f}; with the name "
             f"screen {screen[4]:.3f} and {screen[5]:.3f}."
         )
     claim = ("ECO's side effects are zero in small: no retain, real-author or world-fact prompt is flagged, so utility equals the original's exactly; "
@@ -175,26 +191,53 @@ def summary_text(rows: list[list[Any]], extra: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     import zoo
-    from zoo.cards import write_evaluation_page
     from zoo.data.tofu import make_corpus
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=None, help="the tiny Llama's weights folder (default: the shipped one)")
     parser.add_argument("--splits", default=",".join(SPLITS))
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--add-guard-beam", action="store_true", help="measure only the GUARD beam row and add it to the page's recorded rows")
     args = parser.parse_args(argv)
     model = zoo.load("tiny_llama", weights=args.weights)
     corpus = make_corpus(model.config.corpus_authors, model.config.corpus_seed)
     recipe = Path("recipes/tiny_llama/tiny.yaml")
+    out = Path(args.out)
+    if args.add_guard_beam:
+        return add_guard_beam(model, corpus, recipe, out, args.splits.split(","))
     rows: list[list[Any]] = []
     extra: dict[str, Any] = {}
     for split in args.splits.split(","):
         split_rows, extra[split] = run_split(model, corpus, split, recipe)
         rows.extend(split_rows)
         print("\n".join(" | ".join(f"{c:.4g}" if isinstance(c, float) else str(c) for c in r) for r in split_rows), flush=True)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_name(out.name + "_details.json").write_text(json.dumps(extra, indent=1, default=float) + "\n")
+    write_page(out, rows, extra)
+    return 0
+
+
+def add_guard_beam(model, corpus, recipe: Path, out: Path, splits: list[str]) -> int:
+    """Measure the GUARD beam row of each split and put it after the split's GUARD row in the recorded page (the
+    other rows, measured by the full command with the same code, are kept)."""
+    page = json.loads(out.with_suffix(".json").read_text())
+    extra = json.loads(out.with_name(out.name + "_details.json").read_text())
+    rows = [r for r in page["rows"] if r[1] != BEAM_ROW or r[0] not in splits]
+    for split in splits:
+        (beam,), more = run_split(model, corpus, split, recipe, beam_only=True)
+        extra[split].setdefault("results", {}).update(more["results"])
+        at = next(i for i, r in enumerate(rows) if r[0] == split and r[1] == "GUARD") + 1
+        rows.insert(at, beam)
+        print(" | ".join(f"{c:.4g}" if isinstance(c, float) else str(c) for c in beam), flush=True)
+    out.with_name(out.name + "_details.json").write_text(json.dumps(extra, indent=1, default=float) + "\n")
+    write_page(out, rows, extra, added=True)
+    return 0
+
+
+def write_page(out: Path, rows: list[list[Any]], extra: dict[str, Any], added: bool = False) -> None:
+    """The inference-time page from its rows and details."""
+    from zoo.cards import write_evaluation_page
+
     notes = [
         f"ECO: {ECO_TINY} (differs from the official σ₀ 0.1, lr 1e2; see the tool's ECO_TINY); target = the original model's mean answer probability on the holdout authors; "
         + "; ".join(f"{s}: σ {extra[s]['eco']['sigma']:.3f}, target {extra[s]['eco']['target_prob']:.4f}" for s in extra),
@@ -203,17 +246,23 @@ def main(argv: list[str] | None = None) -> int:
                     f"trained on 15 of the 20 question templates, it flags {extra[s]['classifier_generalisation']['forget_tpr_unseen_questions']:.2f} of the forget "
                     f"questions of the 5 unseen templates and {extra[s]['classifier_generalisation']['retain_fpr_unseen_questions']:.2f} of the retain ones" for s in extra),
         "GUARD: " + "; ".join(f"{s}: {extra[s]['guard']['forbidden']} forbidden tokens in {extra[s]['guard']['phrases']} phrases" for s in extra)
-        + ". Teacher-forced metrics apply the same restrictions at every position with the filter as a finite penalty of 10 nats.",
+        + ". Teacher-forced metrics apply the same restrictions at every position with the filter as a finite penalty of 10 nats. "
+        f"GUARD (beam {GUARD_BEAM['num_beams']}, rescored): {GUARD_BEAM['num_beams']}-beam search whose next-token log-probabilities carry the token-match "
+        "filter and the semantic penalty on every beam, then the finished beams of a flagged prompt re-ranked by their length-normalised score minus "
+        "10 x the phrase-level semantic match above τ (each window of a forbidden phrase's length against that phrase); likelihood metrics are "
+        "the greedy row's (decoding changes text only).",
         "ALU: likelihood metrics (truth ratio, probability, MIAs, hence forget quality) are the original model's: the agents change text only. "
         + "; ".join(f"{s}: {extra[s]['alu']['llm']['audited']} of {extra[s]['alu']['llm']['queries']} answers audited as leaking by the tiny LM, "
                     f"{extra[s]['alu']['llm']['refused']} refused; with the name screen {extra[s]['alu']['names']['audited']} audited, {extra[s]['alu']['names']['refused']} refused" for s in extra),
         "unlearn s: offline cost (the classifier's training included for ECO and GUARD; retrain: its training); eval s: the whole evaluation (inference overhead). "
         "fluency: perplexity under the original model of the greedy answers to the forget / retain questions. Details: inference_time_details.json.",
     ]
+    if added:
+        notes.append(f"The {BEAM_ROW} rows were measured by `{COMMAND} --add-guard-beam` (against the same cached reference and the same "
+                     "seeded prompt classifier) and added to the rows of the full command.")
     write_evaluation_page(out, title="Inference-time unlearning: ECO, GUARD and ALU", command=COMMAND, models=("tiny_llama",), columns=COLUMNS, rows=rows,
                           summary=summary_text(rows, extra) if set(extra) == set(SPLITS) else "", notes=notes)
     print(f"wrote {out}.md")
-    return 0
 
 
 if __name__ == "__main__":

@@ -79,7 +79,9 @@ def evaluate(model, dataloader) -> tuple[dict[str, float], int]:
     def place(value: Any) -> Any:
         return value.to(model.device) if isinstance(value, torch.Tensor) else value
 
-    for batch in dataloader:
+    from zoo.core.progress import progress
+
+    for batch in progress(dataloader, f"evaluate {type(model).__name__}", unit="batch"):
         batch = {k: place(v) for k, v in batch.items()} if isinstance(batch, dict) else type(batch)(place(v) for v in batch)
         n = model.batch_size_of(batch)
         for key, value in model.evaluate_batch(batch).items():

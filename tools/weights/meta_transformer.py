@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 from weights.common import device_name, evaluate, fit_or_restore
 
+from zoo.core.progress import lightning_bar, progress
 from zoo.data.few_shot import mnist_5k
 from zoo.models.meta_transformer.specs import SCRATCH_BASELINE, MetaTransformerRecord
 from zoo.records import EvalDataset
@@ -86,7 +87,7 @@ def train_scratch(spec, modality: str, steps: int, datamodule):
     torch.manual_seed(1)
     model = zoo.create(spec.name, modalities={modality: spec.config["modalities"][modality]}, freeze_encoder=False)
     single = ModalityDataModule([modality], batch_size=datamodule.batch_size, seed=datamodule.seed)
-    L.Trainer(max_steps=steps, max_epochs=-1, logger=False, enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False).fit(model, single)
+    L.Trainer(max_steps=steps, max_epochs=-1, logger=False, enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=lightning_bar()).fit(model, single)
     return model
 
 
@@ -115,7 +116,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     datamodule = run.cli.datamodule
 
     shared, scratch, trained, scratch_params = {}, {}, {}, {}
-    for modality in model.modalities:
+    for modality in progress(model.modalities, "modalities (shared encoder vs scratch)", unit="modality"):
         name, shared[name] = evaluate_modality(model, modality, datamodule.test_sets[modality])
         baseline = train_scratch(spec, modality, run.steps, datamodule)
         scratch[name] = evaluate_modality(baseline, modality, datamodule.test_sets[modality])[1]

@@ -13,6 +13,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 
 from weights.common import device_name, fit_or_restore
 from zoo.core.files import BEFORE_AFTER_NAME
+from zoo.core.progress import progress
 from zoo.data.raw_datamodule import HELD_OUT_PHOTOS
 from zoo.data.raw_to_raw import SyntheticCameraPairDataset
 from zoo.models.rawformer.specs import RawformerRecord
@@ -86,7 +87,8 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     pairs = {size: held_out_pairs(size) for size in EVAL_SIZES}
     for size, (a, b) in pairs.items():
         suffix = "" if size == EVAL_SIZES[-1] else f"_{size}px"
-        for name, translate in (("rawformer", model.predict), ("identity", lambda x: x), ("cyclegan", lambda x: cyclegan(x))):
+        rows = (("rawformer", model.predict), ("identity", lambda x: x), ("cyclegan", lambda x: cyclegan(x)))
+        for name, translate in progress(rows, f"held-out pairs at {size} px", unit="model"):
             for key, value in scores(translate, a, b).items():
                 results[name][key + suffix] = value
     a, b = pairs[EVAL_SIZES[-1]]

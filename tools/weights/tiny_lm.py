@@ -180,22 +180,20 @@ def _evaluate_row(task: tuple) -> tuple[str, str, dict[str, Any], str]:
 
 
 def _map(tasks: list[tuple], workers: int) -> list[tuple]:
+    from zoo.core.progress import progress, write
+
     if workers <= 1:
-        import sys
-
-        from tqdm import tqdm
-
         results = []
-        for task in tqdm(tasks, desc="unlearning table", unit="row", disable=not sys.stderr.isatty()):
+        for task in progress(tasks, "unlearning table", unit="row"):
             start = time.perf_counter()
             results.append(_evaluate_row(task))
-            tqdm.write(f"[tiny_lm] {task[2]} {task[3]}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+            write(f"[tiny_lm] {task[2]} {task[3]}: {time.perf_counter() - start:.0f} s")
         return results
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_init) as pool:
-        return list(pool.map(_evaluate_row, tasks))
+        return list(progress(pool.map(_evaluate_row, tasks), "unlearning table", total=len(tasks), unit="row"))
 
 
 def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str]) -> TinyLMRecord:

@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader, TensorDataset
 from weights.common import device_name
 
+from zoo.core.progress import progress
 from zoo.data.few_shot import FewShotDataModule, FewShotEpisodes, rotated_digit_classes
 from zoo.models.unem.data import relabel
 from zoo.models.unem.backbone import BackboneClassifier, extract_features
@@ -90,7 +91,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     em_raw, em_val = grid_search_em(list(data.train_dataloader()), model.config.n_layers, **EM_GRID)
     methods = {"UNEM": unem, EM_BASELINE: iterative_em(model.config.n_layers, **em_raw), "prototypes (nearest centroid)": _Prototypes()}
     results: dict[str, dict[str, tuple[float, float]]] = {name: {} for name in methods}
-    for shots in EVAL_SHOTS:
+    for shots in progress(EVAL_SHOTS, "few-shot settings", unit="setting"):
         episodes = FewShotEpisodes(novel_features, novel_labels, shots=shots, length=TEST_TASKS, seed=12345)
         tasks = list(DataLoader(episodes, 250))
         for name, method in methods.items():

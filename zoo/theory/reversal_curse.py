@@ -132,9 +132,9 @@ def train_lm(data: ReversalData, hidden: int = 128, layers: int = 2, steps: int 
 
 
 def _steps(n: int, progress: bool, desc: str):
-    from tqdm.auto import tqdm
+    from zoo.core.progress import trange
 
-    return tqdm(range(n), desc=desc, disable=not progress, leave=False)
+    return trange(n, desc, unit="step", enabled=None if progress else False)
 
 
 @torch.no_grad()

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from zoo.core.progress import progress
 from zoo.data.tofu import ATTRIBUTES, PROMPT, pad_batch
 
 SLEEK_CATEGORIES = ("direct", "indirect", "implied")
@@ -198,7 +199,7 @@ def generate_from_prompts(model, tokenizer, prompts: list[str], max_new_tokens: 
     keep = max(1, limit - max_new_tokens)
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     out_texts: list[str] = []
-    for start in range(0, len(prompts), batch_size):
+    for start in progress(range(0, len(prompts), batch_size), "generate", unit="batch"):
         chunk = [torch.tensor((bos + tokenizer(p, add_special_tokens=False)["input_ids"])[-keep:]) for p in prompts[start : start + batch_size]]
         batch = pad_batch([{"input_ids": p, "attention_mask": torch.ones_like(p), "labels": p} for p in chunk], tokenizer.pad_token_id or 0, side="left")
         ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
@@ -230,21 +231,25 @@ def relearn_split(items: list[dict[str, Any]], fraction: float = 0.25) -> tuple[
     return [it for it in items if it["attribute"] in first], [it for it in items if it["attribute"] not in first]
 
 
-def fine_tune(net: nn.Module, batches, lr: float) -> nn.Module:
+def fine_tune(net: nn.Module, batches, lr: float, total: int | None = None, base_only: bool = False) -> nn.Module:
     """A copy of ``net`` trained on ``batches`` (an iterable of padded answer-labelled batches) by AdamW at a constant
     ``lr`` on the mean answer NLL, every parameter, gradients clipped at 1 (no weight decay: only the data moves them).
+    ``total``: how many batches there are, for the progress bar. ``base_only``: train only the causal LM inside
+    ``net`` (:func:`weights_of`), through its own forward: the attacker fine-tunes the served weights, and the wrapper
+    around them (a prompt classifier, decoding restrictions, agents) stays on, untrained, in the returned copy.
 
     Returns:
         The trained copy (eval mode); ``net`` is untouched.
     """
     from zoo.unlearning.llm.base import mean_nll
 
-    model = copy.deepcopy(net).train().requires_grad_(True)  # a wrapper may hold frozen parts; the attacker trains all
-    params = list(model.parameters())
+    model = copy.deepcopy(net)
+    trained = (weights_of(model) if base_only else model).train().requires_grad_(True)  # a wrapper may hold frozen parts
+    params = list(trained.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    device = next(model.parameters()).device
-    for batch in batches:
-        loss = mean_nll(model, {k: v.to(device) for k, v in batch.items()})
+    device = next(trained.parameters()).device
+    for batch in progress(batches, "fine-tune", total=total, unit="step"):
+        loss = mean_nll(trained, {k: v.to(device) for k, v in batch.items()})
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -252,9 +257,11 @@ def fine_tune(net: nn.Module, batches, lr: float) -> nn.Module:
     return model.eval()
 
 
-def relearn(net: nn.Module, tokenizer, items: list[dict[str, Any]], steps: int = 10, lr: float = 1e-3, batch_size: int = 8, seed: int = 0) -> nn.Module:
+def relearn(net: nn.Module, tokenizer, items: list[dict[str, Any]], steps: int = 10, lr: float = 1e-3, batch_size: int = 8, seed: int = 0, base_only: bool = False) -> nn.Module:
     """A copy of ``net`` fine-tuned ``steps`` AdamW steps on ``items`` (answer-only NLL): the relearning attack. An
-    inference-time wrapper is fine-tuned whole (its base and its own parameters), as an attacker holding it would.
+    adapter-style wrapper (ULD, O3, LinEAS) is fine-tuned whole (its base and its own parameters), as an attacker
+    holding it would; with ``base_only`` only the served LM's weights are (:func:`fine_tune`): the inference-time
+    wrappers (ECO, GUARD, ALU), whose gate stays on.
 
     Returns:
         The relearned copy (eval mode); ``net`` is untouched.
@@ -264,7 +271,7 @@ def relearn(net: nn.Module, tokenizer, items: list[dict[str, Any]], steps: int =
     data = QADataset(items, tokenizer)
     gen = torch.Generator().manual_seed(seed)
     batches = (data.collate([data[i] for i in torch.randperm(len(data), generator=gen)[:batch_size].tolist()]) for _ in range(steps))
-    return fine_tune(net, batches, lr)
+    return fine_tune(net, batches, lr, total=steps, base_only=base_only)
 
 
 def icl_adapt(net: nn.Module, tokenizer, rehearsal: list[dict[str, Any]], novel: list[dict[str, Any]], steps: int = 150, lr: float = 1e-3, batch_size: int = 16, shots: int = 3, seed: int = 0) -> nn.Module:
@@ -289,11 +296,25 @@ def icl_adapt(net: nn.Module, tokenizer, rehearsal: list[dict[str, Any]], novel:
             b = [closed[i] for i in torch.randint(len(closed), (half,), generator=gen).tolist()]
             yield pad_batch(a + b, tokenizer.pad_token_id or 0)
 
-    return fine_tune(net, batches(), lr)
+    return fine_tune(net, batches(), lr, total=steps)
 
 
 # ----------------------------------------------------------------------------------------- all attacks on one model
-def attack_report(net: nn.Module, tokenizer, forget: list[dict[str, Any]], retain: list[dict[str, Any]], shots: int = 3, relearn_steps: int = 10, relearn_lr: float = 1e-3) -> dict[str, float]:
+def flag_rate(net: nn.Module, prompts: list[str]) -> float | None:
+    """The share of ``prompts`` that a gated inference-time wrapper (ECO, GUARD: a ``classifier`` with ``threshold``
+    and ``prompt_marker``) puts in the forget scope, as it reads them (the text up to the first prompt marker); None
+    for a model without a prompt classifier."""
+    from zoo.unlearning.llm.prompt_classifier import split_prompt
+
+    classifier = getattr(net, "classifier", None)
+    if classifier is None or not hasattr(net, "threshold"):
+        return None
+    marker = getattr(net, "prompt_marker", None)
+    return float(classifier.predict([split_prompt(p, marker) for p in prompts], net.threshold).float().mean())
+
+
+def attack_report(net: nn.Module, tokenizer, forget: list[dict[str, Any]], retain: list[dict[str, Any]], shots: int = 3, relearn_steps: int = 10, relearn_lr: float = 1e-3,
+                  relearn_base_only: bool = False) -> dict[str, float]:
     """Every attack on one (unlearned) model.
 
     Args:
@@ -303,29 +324,38 @@ def attack_report(net: nn.Module, tokenizer, forget: list[dict[str, Any]], retai
         retain: retained items (Sleek's collateral measure: its prompts on facts the model should still know).
         shots: UnUnlearning context turns.
         relearn_steps, relearn_lr: the relearning attack's budget.
+        relearn_base_only: relearning trains only the LM inside ``net`` and keeps its wrapper on (:func:`relearn`).
 
     Returns:
         ``closed`` (plain-question recall), ``closed_rouge``, ``closed_prob``, ``context_related`` / ``context_fact``
         (recall with the UnUnlearning contexts) and their ``_rouge`` and ``_prob``, ``sleek_<category>`` on forget and ``sleek_retain_<category>`` on
         retain, ``relearn_before`` / ``relearn_after`` (recall on the held-out forget items before / after relearning
-        on the rest).
+        on the rest); for a gated wrapper (:func:`flag_rate`), ``flagged_<attack>``: the share of each attack's prompts
+        its classifier flags (``closed``, ``context_related``, ``context_fact``, ``sleek_<category>``, and
+        ``flagged_retain_closed`` on the retain questions).
     """
     out: dict[str, float] = {}
+    flagged: dict[str, float | None] = {}
     plain = [qa_turn(it["question"]) for it in forget]
     answers = [it["answer"] for it in forget]
+    flagged["closed"], flagged["retain_closed"] = flag_rate(net, plain), flag_rate(net, [qa_turn(it["question"]) for it in retain])
     out["closed"], out["closed_rouge"] = prompt_recall(net, tokenizer, plain, forget, rouge=True)
     out["closed_prob"] = float(answer_probability(net, tokenizer, plain, answers).mean())
     for mode in ("related", "fact"):
         prompts = ununlearning_prompts(forget, forget, mode, shots)
+        flagged[f"context_{mode}"] = flag_rate(net, prompts)
         out[f"context_{mode}"], out[f"context_{mode}_rouge"] = prompt_recall(net, tokenizer, prompts, forget, rouge=True)
         out[f"context_{mode}_prob"] = float(answer_probability(net, tokenizer, prompts, answers).mean())
     for name, items in (("sleek", forget), ("sleek_retain", retain)):
         built = [sleek_prompts(it, items) for it in items]
         for cat in SLEEK_CATEGORIES:
+            if name == "sleek":
+                flagged[f"sleek_{cat}"] = flag_rate(net, [b[cat] for b in built])
             out[f"{name}_{cat}"] = prompt_recall(net, tokenizer, [b[cat] for b in built], items)
     if relearn_steps:
         part, rest = relearn_split(forget)
         rest_prompts = [qa_turn(it["question"]) for it in rest]
         out["relearn_before"] = prompt_recall(net, tokenizer, rest_prompts, rest)
-        out["relearn_after"] = prompt_recall(relearn(net, tokenizer, part, relearn_steps, relearn_lr), tokenizer, rest_prompts, rest)
+        out["relearn_after"] = prompt_recall(relearn(net, tokenizer, part, relearn_steps, relearn_lr, base_only=relearn_base_only), tokenizer, rest_prompts, rest)
+    out.update({f"flagged_{k}": v for k, v in flagged.items() if v is not None})
     return out

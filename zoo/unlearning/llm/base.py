@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.core.progress import progress
 from zoo.unlearning.llm.data import paired_batches
 
 METHODS: dict[str, type[LMUnlearner]] = {}
@@ -185,7 +186,8 @@ class LMUnlearner:
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
         device = next(model.parameters()).device
         model.train()
-        for fb, rb in paired_batches(forget, retain if self.needs_retain else None, self.batch_size, self.epochs, self.seed):
+        batches = paired_batches(forget, retain if self.needs_retain else None, self.batch_size, self.epochs, self.seed)
+        for fb, rb in progress(batches, self.name or type(self).__name__, total=steps_per_epoch * self.epochs, unit="step"):
             fb = {k: v.to(device) for k, v in fb.items()}
             rb = None if rb is None else {k: v.to(device) for k, v in rb.items()}
             loss = self.loss(model, fb, rb)

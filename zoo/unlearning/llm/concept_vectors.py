@@ -100,9 +100,10 @@ class ablated:
         return self.net
 
     def __exit__(self, *exc) -> None:
-        with torch.no_grad():
-            for (layer, dim), old in zip(self.locations, self.saved):
+        with torch.no_grad():  # last in, first out: a location listed twice gets back its value from before the first
+            for (layer, dim), old in reversed(list(zip(self.locations, self.saved))):
                 down_proj(self.net, layer)[:, dim] = old
+        self.saved = []
 
 
 def ablate(net: nn.Module, locations: list[Location]) -> nn.Module:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from zoo.core.progress import progress
 from zoo.data.tofu import QADataset, pad_batch, prompt_ids
 
 MIN_K = 0.4
@@ -171,7 +172,7 @@ def generate_answers(model, tokenizer, items: list[dict[str, Any]], max_new_toke
     ``generate(input_ids=..., attention_mask=..., ...)``."""
     device = next(model.parameters()).device
     answers = []
-    for start in range(0, len(items), batch_size):
+    for start in progress(range(0, len(items), batch_size), "generate", unit="batch"):
         chunk = items[start : start + batch_size]
         prompts = [torch.tensor(prompt_ids(tokenizer, it["question"])) for it in chunk]
         batch = pad_batch([{"input_ids": p, "attention_mask": torch.ones_like(p), "labels": p} for p in prompts], tokenizer.pad_token_id or 0, side="left")

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.core.progress import trange
 from zoo.unlearning.llm.data import collate
 
 
@@ -246,7 +247,7 @@ def train_detector(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
     vocab = encoder.config.vocab_size
     encoder.train()
-    for _ in range(epochs):
+    for _ in trange(epochs, "ood encoder", unit="epoch"):
         for start in range(0, max(1, len(train_idx) - batch_size + 1), batch_size):  # drop_last, as the official loader
             batch = {k: v.to(device) for k, v in prompt_batch(forget, train_idx[start : start + batch_size]).items()}
             masked = _masked_view(batch, vocab, mask_rate, gen)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+
+from zoo.core.progress import trange
 
 class PromptClassifier(nn.Module):
     """A tiny BERT-style encoder with a 2-way head over a tokenizer's ids: ``p(forget | prompt)``.
@@ -111,7 +112,7 @@ def train_prompt_classifier(
     weight = torch.tensor([len(texts) / (2 * len(other_prompts)), len(texts) / (2 * len(forget_prompts))])
     opt = torch.optim.AdamW(clf.parameters(), lr=lr, weight_decay=0.01)
     clf.train()
-    for _ in tqdm(range(epochs), desc="prompt classifier", disable=None, leave=False):
+    for _ in trange(epochs, "prompt classifier", unit="epoch"):
         order = torch.randperm(len(texts), generator=gen).tolist()
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]

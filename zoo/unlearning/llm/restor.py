@@ -72,8 +72,9 @@ def continue_training(net: nn.Module, tokenizer, items: list[dict[str, Any]], ep
     """A copy of ``net`` trained further on ``items`` (answer-only NLL, AdamW, constant rate): the corruption step."""
     from zoo.unlearning.llm.data import paired_batches
 
-    batches = (batch for batch, _ in paired_batches(QADataset(items, tokenizer), None, batch_size, epochs, seed))
-    return fine_tune(net, batches, lr)
+    data = QADataset(items, tokenizer)
+    batches = (batch for batch, _ in paired_batches(data, None, batch_size, epochs, seed))
+    return fine_tune(net, batches, lr, total=epochs * -(-len(data) // batch_size))
 
 
 def task_vector_negation(corrupted: nn.Module, tokenizer, documents: list[dict[str, Any]], alpha: float = 1.0, epochs: int = 5, lr: float = 1e-3) -> nn.Module:

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
+from zoo.core.progress import trange
 from zoo.unlearning.llm.base import LMUnlearner, mean_nll, register
 from zoo.unlearning.llm.data import collate
 
@@ -129,7 +129,7 @@ def dp_sgd_train(
     else:
         private, opt, loader = engine.make_private(noise_multiplier=noise_multiplier, **common)
     steps = 0
-    for _ in tqdm(range(epochs), desc="dp-sgd", disable=None, leave=False):
+    for _ in trange(epochs, "dp-sgd", unit="epoch"):
         for batch in loader:
             if not isinstance(batch, dict) or batch["input_ids"].shape[0] == 0:  # an empty Poisson batch: the noise-only step is still accounted
                 opt.zero_grad(set_to_none=True)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo.core.progress import trange
 from zoo.unlearning.llm.base import LMUnlearner, register
 from zoo.unlearning.llm.prompt_classifier import PromptClassifier, dataset_tokenizer, example_prompts, flag_sequences, scope_classifier
 
@@ -364,7 +365,7 @@ class ECO(LMUnlearner):
 
         opt = ZerothOrderScalar(self.zo_lr, self.zo_eps if self.zo_eps is not None else 0.999 * self.strength, self.strength, self.strength)
         self.history = []
-        for step in range(self.zo_steps):
+        for step in trange(self.zo_steps, "eco strength", unit="step"):
             out = opt.step(score)
             self.history.append({"step": step, **out})
             if out["forward"] < self.stop_below:

@@ -16,6 +16,13 @@ The paper's three steps (no official code was found; the formulas below are this
      with the forbidden phrases' (each answer's runs of forbidden tokens); a similarity ``s > tau`` costs
      ``penalty * (s - tau) / (1 - tau)``.
 
+   With ``num_beams > 1`` this is beam search with penalised candidates (the paper decodes by beam search): the
+   processors act on every beam's next-token log-probabilities, so a beam's cumulative score carries its penalties
+   and a filtered token never enters a beam. **Beam rescoring** (:meth:`GUARDModel.rescore`) then ranks the finished
+   beams of a flagged prompt by their length-normalised penalised log-probability minus ``rescore_penalty`` times
+   the phrase-level semantic match of the whole continuation (:meth:`GUARDModel.phrase_similarity`: every window of a
+   forbidden phrase's length against that phrase, what the 2-token window of step 3 cannot see), and returns the best.
+
 ``forward`` applies the same processors at every position (teacher forcing), with the filter replaced by the finite
 ``score_penalty``, so likelihood metrics see what decoding would allow. Fluency: :func:`output_perplexity`.
 """
@@ -157,20 +164,23 @@ class GUARDModel(nn.Module):
         filter_tokens: token matching filters (``-inf``) rather than penalises by ``token_penalty``.
         token_penalty: the penalty when not filtering (and at scoring, ``score_penalty``).
         tau, semantic_penalty, top_k, window: :class:`SemanticMatchProcessor`.
-        num_beams: beam width of ``generate`` (1: greedy, as the evaluation decodes).
+        num_beams: beam width of ``generate`` (1: greedy, as the evaluation decodes; > 1: penalised beam search and
+            beam rescoring).
         prompt_marker: where the prompt ends in a decoded sequence.
+        rescore_penalty: the weight of the phrase-level match in beam rescoring (10, as ``semantic_penalty``; 0: the
+            beam search's own best beam).
     """
 
     def __init__(self, base: nn.Module, tokenizer, classifier: PromptClassifier, forbidden: list[int], phrases: list[list[int]], threshold: float = 0.5, filter_tokens: bool = True,
                  token_penalty: float = 10.0, score_penalty: float = 10.0, tau: float = 0.5, semantic_penalty: float = 10.0, top_k: int = 20, window: int = 2, num_beams: int = 1,
-                 prompt_marker: str | None = "\nAnswer:") -> None:
+                 prompt_marker: str | None = "\nAnswer:", rescore_penalty: float = 10.0) -> None:
         super().__init__()
         self.base, self.tokenizer, self.classifier, self.threshold = base, tokenizer, classifier, threshold
         self.register_buffer("forbidden", torch.tensor(forbidden, dtype=torch.long), persistent=False)
         self.phrases = phrases
         self.filter_tokens, self.token_penalty, self.score_penalty = filter_tokens, token_penalty, score_penalty
         self.tau, self.semantic_penalty, self.top_k, self.window, self.num_beams = tau, semantic_penalty, top_k, window, num_beams
-        self.prompt_marker = prompt_marker
+        self.prompt_marker, self.rescore_penalty = prompt_marker, rescore_penalty
         self.config = base.config
         self.last_flags: torch.Tensor | None = None
 
@@ -204,14 +214,61 @@ class GUARDModel(nn.Module):
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
-        """The base model's ``generate`` with GUARD's logits processors on the flagged rows."""
+        """The base model's ``generate`` with GUARD's logits processors on the flagged rows; under beam search (one
+        sequence per prompt, no sampling) the flagged prompts' beams are rescored (:meth:`rescore`)."""
         from transformers import LogitsProcessorList
 
         rows = self.flags(input_ids, attention_mask)
         procs = LogitsProcessorList(self.processors(rows)) if bool(rows.any()) else LogitsProcessorList()
         extra = kwargs.pop("logits_processor", None) or []
         kwargs.setdefault("num_beams", self.num_beams)
-        return self.base.generate(input_ids=input_ids, attention_mask=attention_mask, logits_processor=LogitsProcessorList([*procs, *extra]), **kwargs)
+        processors = LogitsProcessorList([*procs, *extra])
+        beams = kwargs["num_beams"]
+        plain = kwargs.get("num_return_sequences", 1) != 1 or kwargs.get("do_sample") or kwargs.get("return_dict_in_generate")
+        if beams == 1 or plain or not bool(rows.any()) or not self.phrases:
+            return self.base.generate(input_ids=input_ids, attention_mask=attention_mask, logits_processor=processors, **kwargs)
+        out = self.base.generate(input_ids=input_ids, attention_mask=attention_mask, logits_processor=processors, num_return_sequences=beams,
+                                 output_scores=True, return_dict_in_generate=True, **kwargs)
+        b = input_ids.shape[0]
+        sequences = out.sequences.view(b, beams, -1)
+        best = self.rescore(sequences[:, :, input_ids.shape[1] :], out.sequences_scores.view(b, beams), rows)
+        return sequences[torch.arange(b, device=sequences.device), best]
+
+    def rescore(self, continuations: torch.Tensor, scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """The beam to keep per prompt: the flagged rows' highest ``score - rescore_penalty * match``, with ``match``
+        the phrase-level semantic match above ``tau`` (:meth:`phrase_similarity`, rescaled to [0, 1] as in step 3);
+        the other rows' beam-search best (beam 0).
+
+        Shape:
+            continuations: (B, K, T) generated ids of K beams. scores: (B, K) beam scores. rows: (B,) bool. Output: (B,).
+        """
+        b, k, _ = continuations.shape
+        sim = torch.stack([torch.tensor([self.phrase_similarity(continuations[i, j]) for j in range(k)]) for i in range(b)]).to(scores.device)
+        match = ((sim - self.tau) / (1 - self.tau)).clamp_min(0)
+        total = scores - self.rescore_penalty * match
+        best = total.argmax(1)
+        return torch.where(rows.to(best.device), best, torch.zeros_like(best))
+
+    def phrase_similarity(self, ids: torch.Tensor) -> float:
+        """The largest cosine between a forbidden phrase's mean input embedding and that of any window of the same
+        length in ``ids`` (a generated continuation, read up to its first ``eos``; special tokens skipped)."""
+        tokens = ids.tolist()
+        eos = self.tokenizer.eos_token_id
+        if eos is not None and eos in tokens:
+            tokens = tokens[: tokens.index(eos)]
+        special = set(self.tokenizer.all_special_ids)
+        tokens = [t for t in tokens if t not in special]
+        if not tokens or not self.phrases:
+            return 0.0
+        emb = self.base.get_input_embeddings().weight.detach()
+        seq = emb[torch.tensor(tokens, device=emb.device)]
+        best = -1.0
+        for length in sorted({len(p) for p in self.phrases}):
+            targets = F.normalize(torch.stack([emb[p].mean(0) for p in self.phrases if len(p) == length]), dim=-1)
+            n = min(length, len(tokens))
+            windows = F.normalize(seq.unfold(0, n, 1).mean(-1), dim=-1)  # (W, D): every window of n tokens
+            best = max(best, float((windows @ targets.T).max()))
+        return best
 
 
 @torch.no_grad()
@@ -233,20 +290,23 @@ class GUARD(LMUnlearner):
 
     Args:
         max_df: document-frequency cut of :func:`forbidden_tokens` (0.4).
-        filter_tokens, token_penalty, score_penalty, tau, semantic_penalty, top_k, window, num_beams: :class:`GUARDModel`.
+        filter_tokens, token_penalty, score_penalty, tau, semantic_penalty, top_k, window, num_beams, rescore_penalty:
+            :class:`GUARDModel`.
         threshold, classifier_epochs, classifier_lr, classifier, prompt_marker: the prompt classifier (ECO's).
     """
 
     def __init__(self, max_df: float = 0.4, filter_tokens: bool = True, token_penalty: float = 10.0, score_penalty: float = 10.0, tau: float = 0.5, semantic_penalty: float = 10.0,
                  top_k: int = 20, window: int = 2, num_beams: int = 1, threshold: float = 0.5, classifier_epochs: int = 30, classifier_lr: float = 1e-3,
-                 classifier: PromptClassifier | None = None, prompt_marker: str | None = "\nAnswer:", **kwargs) -> None:
+                 classifier: PromptClassifier | None = None, prompt_marker: str | None = "\nAnswer:", rescore_penalty: float = 10.0, **kwargs) -> None:
         super().__init__(**kwargs)
         if not 0 <= tau < 1:
             raise ValueError(f"tau: expected a cosine threshold in [0, 1), received {tau!r}")
         self.max_df, self.filter_tokens, self.token_penalty, self.score_penalty = max_df, filter_tokens, token_penalty, score_penalty
         self.tau, self.semantic_penalty, self.top_k, self.window, self.num_beams = tau, semantic_penalty, top_k, window, num_beams
         self.threshold, self.classifier_epochs, self.classifier_lr, self.classifier = threshold, classifier_epochs, classifier_lr, classifier
-        self.prompt_marker = prompt_marker
+        if not (isinstance(num_beams, int) and num_beams >= 1):
+            raise ValueError(f"num_beams: expected an integer >= 1, received {num_beams!r}")
+        self.prompt_marker, self.rescore_penalty = prompt_marker, rescore_penalty
 
     def run(self, model: nn.Module, forget, retain) -> GUARDModel:
         tokenizer = dataset_tokenizer(forget)
@@ -257,7 +317,7 @@ class GUARD(LMUnlearner):
         groups = [it.get("author") or str(i) for i, it in enumerate(retain.items)] if retain is not None and hasattr(retain, "items") else None
         ids, phrases = forbidden_tokens(tokenizer, example_answers(forget, tokenizer), questions, retain_answers, groups, self.max_df)
         return GUARDModel(model, tokenizer, classifier, ids, phrases, self.threshold, self.filter_tokens, self.token_penalty, self.score_penalty, self.tau,
-                          self.semantic_penalty, self.top_k, self.window, self.num_beams, self.prompt_marker)
+                          self.semantic_penalty, self.top_k, self.window, self.num_beams, self.prompt_marker, self.rescore_penalty)
 
 
 def describe_forbidden(tokenizer, ids: list[int], limit: int = 30) -> list[str]:

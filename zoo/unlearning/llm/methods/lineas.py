@@ -21,8 +21,8 @@ import contextlib
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from zoo.core.progress import trange
 from zoo.unlearning.llm.base import LMUnlearner, register
 from zoo.unlearning.llm.data import collate
 from zoo.unlearning.llm.hooked import HookedLM
@@ -105,7 +105,7 @@ class LinEAS(LMUnlearner):
         opt_cls = torch.optim.Adam if self.optimizer == "adam" else torch.optim.SGD
         optimizer = opt_cls(steering.parameters(), lr=self.steering_lr)
         self.history = []
-        for _ in tqdm(range(self.steps), desc="lineas", disable=None, leave=False):
+        for _ in trange(self.steps, "lineas", unit="step"):
             loss = steering_loss(model, steering, source, targets, self.site, directions)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

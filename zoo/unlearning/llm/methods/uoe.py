@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.core.progress import progress
 from zoo.unlearning.llm.base import decoder_layers, mean_nll, register
 from zoo.unlearning.llm.data import paired_batches
 from zoo.unlearning.llm.methods.npo import NPO
@@ -34,7 +35,7 @@ def expert_affinity(model: nn.Module, dataset, batch_size: int = 32) -> torch.Te
     """Mean router probability of each (layer, expert) over the answer tokens of ``dataset``: (layers, experts)."""
     device = next(model.parameters()).device
     total, count = None, 0
-    for fb, _ in paired_batches(dataset, None, batch_size, 1):
+    for fb, _ in progress(paired_batches(dataset, None, batch_size, 1), "expert affinity", total=-(-len(dataset) // batch_size), unit="batch"):
         fb = {k: v.to(device) for k, v in fb.items()}
         mask = (fb["labels"] != -100).flatten()
         probs = torch.stack([F.softmax(r.float(), -1)[mask].sum(0) for r in router_logits(model, fb)])

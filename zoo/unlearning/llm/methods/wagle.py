@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from zoo.core.progress import progress
 from zoo.unlearning.llm.base import mean_nll, register
 from zoo.unlearning.llm.data import paired_batches
 from zoo.unlearning.llm.methods.grad_diff import GradDiff
@@ -21,7 +22,7 @@ def mean_gradients(model: nn.Module, dataset, batch_size: int = 32) -> dict[str,
     model.zero_grad(set_to_none=True)
     device = next(model.parameters()).device
     batches = list(paired_batches(dataset, None, batch_size, 1))
-    for fb, _ in batches:
+    for fb, _ in progress(batches, "wagle gradients", unit="batch"):
         (mean_nll(model, {k: v.to(device) for k, v in fb.items()}) / len(batches)).backward()
     grads = {n: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)) for n, p in model.named_parameters()}
     model.zero_grad(set_to_none=True)
