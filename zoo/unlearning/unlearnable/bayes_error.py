@@ -17,8 +17,8 @@ steps, as the paper writes the update (``delta <- Proj(delta + eta * sign(grad))
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
 
+from zoo.core.progress import bar as progress_bar
 from zoo.unlearning.unlearnable.projection import project_linf
 from zoo.unlearning.unlearnable.training import progress_enabled, train_classifier
 
@@ -117,7 +117,7 @@ def bayes_error_noise(
     step_size = eps / 4 if step_size is None else step_size
     delta = torch.zeros_like(images)
     per_round = [steps // rounds + (r < steps % rounds) for r in range(rounds)]
-    bar = tqdm(total=steps, desc="bayes-error PGA", disable=not progress_enabled(progress))
+    bar = progress_bar(steps, "bayes-error PGA", unit="step", enabled=progress_enabled(progress), leave=True)
     for r, count in enumerate(per_round):
         if not count:
             continue

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from zoo.core.progress import trange
 from zoo.unlearning.unlearnable.nets import SimpleCNN
 from zoo.unlearning.unlearnable.projection import project_linf
 from zoo.unlearning.unlearnable.training import accuracy, progress_enabled
@@ -91,7 +91,7 @@ def error_minimizing_noise(
     order = torch.randperm(len(images), generator=generator).to(images.device)
     batches = [order[i : i + batch_size] for i in range(0, len(images), batch_size)]
     cursor = 0
-    for _ in tqdm(range(max_rounds), desc="error-min", disable=not progress_enabled(progress)):
+    for _ in trange(max_rounds, "error-min", unit="round", enabled=progress_enabled(progress), leave=True):
         model.train()
         for _ in range(train_steps):
             b = batches[cursor % len(batches)]

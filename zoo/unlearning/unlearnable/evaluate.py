@@ -76,9 +76,8 @@ def train_dual_encoder(images: torch.Tensor, texts: list[str], *, config: dict |
     Returns:
         The trained ``DigitCLIP`` module (eval mode).
     """
-    from tqdm.auto import tqdm
-
     import zoo
+    from zoo.core.progress import trange
     from zoo.models.digit_clip.specs import TINY
 
     torch.manual_seed(seed)
@@ -87,7 +86,7 @@ def train_dual_encoder(images: torch.Tensor, texts: list[str], *, config: dict |
     optimizer, schedule = optimizer["optimizer"], optimizer["lr_scheduler"]["scheduler"]
     gen = torch.Generator().manual_seed(seed)
     order, cursor = torch.randperm(len(images), generator=gen), 0
-    for _ in tqdm(range(steps), desc="dual encoder", disable=not progress_enabled(progress), leave=False):
+    for _ in trange(steps, "dual encoder", unit="step", enabled=progress_enabled(progress)):
         if cursor + batch_size > len(images):
             order, cursor = torch.randperm(len(images), generator=gen), 0
         index = order[cursor : cursor + batch_size]

@@ -22,8 +22,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
+from zoo.core.progress import bar as progress_bar
 from zoo.losses.ranking import symmetric_info_nce
 from zoo.unlearning.unlearnable.training import progress_enabled
 
@@ -181,7 +181,7 @@ def train_t2ue_generator(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     order_gen = torch.Generator().manual_seed(seed)
     scale = surrogate.logit_scale().detach()
-    bar = tqdm(total=steps, desc="T2UE generator", disable=not progress_enabled(progress))
+    bar = progress_bar(steps, "T2UE generator", unit="step", enabled=progress_enabled(progress), leave=True)
     generator.train()
     for _ in range(epochs):
         order = torch.randperm(len(images), generator=order_gen)

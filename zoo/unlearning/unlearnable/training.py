@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from zoo.core.progress import quiet
+from zoo.core.progress import quiet, trange
 from zoo.unlearning.unlearnable.nets import SimpleCNN
 
 
@@ -53,7 +52,7 @@ def train_classifier(
         model = SimpleCNN(images.shape[1], num_classes, images.shape[-1])
     model = model.to(images.device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in tqdm(range(epochs), desc="train", disable=not progress_enabled(progress), leave=False):
+    for _ in trange(epochs, "train", unit="epoch", enabled=progress_enabled(progress)):
         order = torch.randperm(len(images), generator=generator).to(images.device)
         for start in range(0, len(images), batch_size):
             index = order[start : start + batch_size]
