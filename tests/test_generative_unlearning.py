@@ -123,10 +123,29 @@ def test_samplers_are_deterministic_under_a_seed():
     assert torch.equal(gan.sample(5, seed=2), gan.sample(5, seed=2))
 
 
+def test_sample_images_uses_ddim_or_the_zoo_models_own_sampler():
+    import zoo
+
+    from zoo.unlearning.generative.base import sample_images
+
+    diffusion = tiny_class_diffusion()
+    torch.testing.assert_close(sample_images(diffusion, [0, 3], steps=2, seed=1), ddim_sample(diffusion, [0, 3], steps=2, seed=1))
+    with pytest.raises(ValueError, match="sampler: expected"):
+        sample_images(diffusion, [0, 3], steps=2, sampler="model")  # no zoo model behind it
+    torch.manual_seed(0)
+    model = zoo.create("digit_ddpm_tiny", channels=(8, 8, 16), norm_groups=4, head_dim=4).eval()
+    d = as_diffusion(model)
+    expected = model.sample([4, 4, 4], steps=2, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    torch.testing.assert_close(sample_images(d, 4, n=3, steps=2, seed=5, sampler="model"), expected)
+    split = sample_images(d, 4, n=3, steps=2, seed=5, sampler="model", batch_size=2)  # two calls, one generator
+    assert split.shape == (3, 1, 28, 28) and not torch.equal(split[0], split[2])
+    torch.testing.assert_close(split, sample_images(d, 4, n=3, steps=2, seed=5, sampler="model", batch_size=2))
+
+
 def test_sfd_runs_and_returns_a_one_step_generator():
     diffusion = tiny_class_diffusion()
     before = {k: v.clone() for k, v in diffusion.unet.state_dict().items()}
-    sfd = SFD(iterations=2, batch_size=4, num_classes=4, lr=1e-3)
+    sfd = SFD(iterations=2, batch_size=4, num_classes=4, lr=1e-3, ema_rate=0.0)  # no EMA: the trained weights themselves
     gen = sfd.run(diffusion, forget=2)
     assert isinstance(gen, OneStepGenerator) and len(sfd.history) == 2
     assert all(torch.equal(v, diffusion.unet.state_dict()[k]) for k, v in before.items())  # the teacher is untouched
@@ -137,6 +156,25 @@ def test_sfd_runs_and_returns_a_one_step_generator():
         SFD(alpah=1.0)
     rand = SFD(iterations=1, batch_size=4, num_classes=4, safe_label="rand")
     rand.run(diffusion, forget=0)
+
+
+def test_sfd_callback_sees_the_generator_along_training():
+    diffusion = tiny_class_diffusion()
+    seen = []
+    gen = SFD(iterations=5, batch_size=2, num_classes=4, lr=1e-3).run(diffusion, forget=2, callback=lambda it, g: seen.append((it, g.sample(torch.tensor([0]), seed=0))), every=2)
+    assert [it for it, _ in seen] == [0, 2, 4, 5]  # before training, every 2 iterations and the last
+    assert not torch.equal(seen[0][1], seen[-1][1]) and torch.equal(seen[-1][1], gen.sample(torch.tensor([0]), seed=0))
+
+
+def test_sfd_returns_the_ema_of_the_generator():
+    diffusion = tiny_class_diffusion()
+    start = {k: v.clone() for k, v in diffusion.unet.state_dict().items()}
+    trained = SFD(iterations=1, batch_size=2, num_classes=4, lr=1e-2, ema_rate=0.0).run(diffusion, forget=2).unet.state_dict()
+    ema = SFD(iterations=1, batch_size=2, num_classes=4, lr=1e-2, ema_rate=0.75).run(diffusion, forget=2).unet.state_dict()
+    for k, v in start.items():  # one step: ema = 0.75 start + 0.25 trained
+        if v.is_floating_point():
+            assert torch.allclose(ema[k], 0.75 * v + 0.25 * trained[k], atol=1e-6)
+    assert any(not torch.equal(trained[k], v) for k, v in start.items())
 
 
 def test_doco_trains_only_the_conditioning_and_family_dispatch():

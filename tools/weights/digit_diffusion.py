@@ -52,8 +52,11 @@ def _judge(text: bool):
 
 def _draw(model, conditions: list, guidance: float, seed: int) -> torch.Tensor:
     """Samples of ``conditions`` in batches of ``BATCH`` at the shipped steps, one generator for the whole draw."""
+    from zoo.core.progress import progress
+
     g = torch.Generator().manual_seed(seed)
-    return torch.cat([model.sample(conditions[i : i + BATCH], guidance=guidance, generator=g).cpu() for i in range(0, len(conditions), BATCH)])
+    batches = progress(range(0, len(conditions), BATCH), f"samples at guidance {guidance:g}", unit="batch")
+    return torch.cat([model.sample(conditions[i : i + BATCH], guidance=guidance, generator=g).cpu() for i in batches])
 
 
 def _rgb(x: torch.Tensor) -> torch.Tensor:

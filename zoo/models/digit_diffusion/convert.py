@@ -54,8 +54,16 @@ def official_config(path: str | Path) -> dict[str, Any]:
     if kind == "UNet2DConditionModel" and text_config.is_file():
         text = json.loads(text_config.read_text())
         out.update(text_width=text["hidden_size"], text_layers=text["num_hidden_layers"], text_heads=text["num_attention_heads"],
-                   max_prompt_tokens=text["max_position_embeddings"])
+                   max_prompt_tokens=text["max_position_embeddings"], text_encoder=_text_encoder_kind(text))
     return out
+
+
+def _text_encoder_kind(text: dict[str, Any]) -> str:
+    """``"digit_clip_tiny"`` for a text encoder over that model's byte tokens (its vocabulary and end token), else
+    ``"joint"`` (word tokens)."""
+    from zoo.models.digit_clip.model import EOS_ID, VOCAB_SIZE
+
+    return "digit_clip_tiny" if text.get("vocab_size") == VOCAB_SIZE and text.get("eos_token_id") == EOS_ID else "joint"
 
 
 def load_official(model, path: str | Path) -> None:

@@ -2,8 +2,9 @@
 
 - :class:`ClassConditionalUNet`: a diffusers ``UNet2DModel`` whose class embedding has one row per digit and one
   null row (:data:`NULL_LABEL`) for classifier-free guidance.
-- :class:`TextConditionalUNet`: a diffusers ``UNet2DConditionModel`` (cross-attention) over the hidden states of a
-  tiny transformers ``CLIPTextModel`` that is trained with it, on word-level tokens (:class:`WordTokenizer`).
+- :class:`TextConditionalUNet`: a diffusers ``UNet2DConditionModel`` (cross-attention) over the per-token hidden states
+  of a tiny transformers ``CLIPTextModel``: either trained with it on word-level tokens (:class:`WordTokenizer`), or a
+  pretrained text tower kept frozen (``frozen_text``, as Stable Diffusion keeps CLIP's), on that tower's own tokens.
 - :func:`guided_eps` and :func:`sample_loop`: classifier-free guidance and DDPM / DDIM sampling with diffusers'
   schedulers, deterministic under a ``torch.Generator``.
 
@@ -115,14 +116,17 @@ class WordTokenizer:
 
 
 class TextConditionalUNet(nn.Module):
-    """Text-conditioned noise predictor: a tiny ``CLIPTextModel`` (causal transformer over word tokens, trained jointly)
-    whose last hidden states are the keys and values of a ``UNet2DConditionModel``'s cross-attention.
+    """Text-conditioned noise predictor: a tiny ``CLIPTextModel`` (causal transformer over tokens) whose last hidden
+    states, one per token, are the keys and values of a ``UNet2DConditionModel``'s cross-attention.
 
     Args:
-        vocab_size: tokens of the :class:`WordTokenizer` (special tokens included).
+        vocab_size: tokens of the tokenizer (special tokens included).
         max_length: tokens per prompt (the text encoder's positions).
         text_width, text_layers, text_heads: the text transformer (hidden size, layers, heads); its width is the
             UNet's ``cross_attention_dim``.
+        token_ids: the tokenizer's (pad, bos, eos) ids; padding is masked out of the text transformer's attention.
+        frozen_text: keep the text encoder out of training (``requires_grad`` off): a pretrained tower loaded into
+            ``text_encoder`` afterwards, as Stable Diffusion keeps CLIP's frozen.
         image_size, channels, layers_per_block, norm_groups, head_dim, dropout, image_channels: as :class:`ClassConditionalUNet`.
         attention: per level, whether its blocks carry cross-attention (``CrossAttnDownBlock2D`` / ``CrossAttnUpBlock2D``);
             the middle block always has it.
@@ -134,23 +138,27 @@ class TextConditionalUNet(nn.Module):
 
     def __init__(self, vocab_size: int, max_length: int = 12, text_width: int = 64, text_layers: int = 2, text_heads: int = 4, image_size: int = 28,
                  channels: Sequence[int] = (16, 32, 64), layers_per_block: int = 1, attention: Sequence[bool] = (False, False, True), norm_groups: int = 8,
-                 head_dim: int = 8, dropout: float = 0.0, image_channels: int = 1) -> None:
+                 head_dim: int = 8, dropout: float = 0.0, image_channels: int = 1, token_ids: tuple[int, int, int] = (PAD_ID, BOS_ID, EOS_ID),
+                 frozen_text: bool = False) -> None:
         super().__init__()
         from diffusers import UNet2DConditionModel
         from transformers import CLIPTextConfig, CLIPTextModel
 
         _check_geometry(image_size, channels, attention, norm_groups)
+        pad, bos, eos = token_ids
         text = CLIPTextConfig(vocab_size=vocab_size, hidden_size=text_width, intermediate_size=4 * text_width, num_hidden_layers=text_layers,
-                              num_attention_heads=text_heads, max_position_embeddings=max_length, pad_token_id=PAD_ID, bos_token_id=BOS_ID, eos_token_id=EOS_ID)
-        self.text_encoder = CLIPTextModel(text)
+                              num_attention_heads=text_heads, max_position_embeddings=max_length, pad_token_id=pad, bos_token_id=bos, eos_token_id=eos)
+        self.pad_id = pad
+        self.text_encoder = CLIPTextModel(text).requires_grad_(not frozen_text)
         down, up = _blocks(attention, "", "CrossAttn")
         self.unet = UNet2DConditionModel(sample_size=image_size, in_channels=image_channels, out_channels=image_channels, block_out_channels=tuple(channels), layers_per_block=layers_per_block,
                                          down_block_types=down, up_block_types=up, cross_attention_dim=text_width, norm_num_groups=norm_groups,
                                          attention_head_dim=head_dim, dropout=dropout)
 
     def encode(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Prompt embeddings: the text encoder's last hidden states, (N, max_length, text_width)."""
-        return self.text_encoder(input_ids=input_ids).last_hidden_state
+        """Prompt embeddings: the text encoder's last hidden states, (N, max_length, text_width) (padding masked out of
+        its attention, as CLIP's training does; the padded positions' states, which summarise the prompt, stay keys)."""
+        return self.text_encoder(input_ids=input_ids, attention_mask=(input_ids != self.pad_id).long()).last_hidden_state
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         """The noise prediction from prompt embeddings (what concept-erasure methods edit around)."""
@@ -215,18 +223,19 @@ def sample_loop(eps_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], no
         steps: sampling steps.
         generator: the randomness of the DDPM steps (and of DDIM's when ``eta`` > 0).
         eta: DDIM's η (0: deterministic DDIM).
-        progress: show a tqdm bar.
+        progress: show a progress bar (on a terminal, unless ``ZOO_QUIET=1``: :mod:`zoo.core.progress`).
 
     Returns:
         x_0 in [-1, 1], (N, C, H, W).
     """
     from diffusers import DDIMScheduler
-    from tqdm.auto import tqdm
+
+    from zoo.core.progress import progress as bar
 
     scheduler.set_timesteps(steps, device=noise.device)
     x = noise
     extra = {"eta": eta} if isinstance(scheduler, DDIMScheduler) else {}
-    for t in tqdm(scheduler.timesteps, desc="sampling", disable=not progress, leave=False):
+    for t in bar(scheduler.timesteps, "sampling", unit="step", enabled=None if progress else False):
         eps = eps_fn(x, t.expand(len(x)).to(noise.device))
         x = scheduler.step(eps, t, x, generator=generator, **extra).prev_sample
     return x.clamp(-1, 1)

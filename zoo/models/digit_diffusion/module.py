@@ -15,7 +15,12 @@ The public API the generative-unlearning methods build on (SFD, concept domain c
 - ``model.alphas_cumprod``, ``model.betas``, ``model.noise_scheduler`` (diffusers ``DDPMScheduler``): the training
   schedule, ``model.add_noise(x0, noise, t)``.
 - ``model.sample(conditions, steps=, guidance=, generator=, sampler=)`` and ``model.predict(...)``: images in [0, 1].
-- text model: ``model.encode_prompt(prompts)`` -> (N, L, D) embeddings, ``model.tokenize(prompts)``.
+- text model: ``model.encode_prompt(prompts)`` -> (N, L, D) per-token embeddings, ``model.tokenize(prompts)``.
+
+The text model's encoder is ``config.text_encoder``: ``"digit_clip_tiny"`` (the shipped recipe) is the text tower of
+the shipped tiny CLIP, loaded when training starts and kept frozen, as Stable Diffusion keeps its pretrained CLIP
+(prompts go in as that tower's byte tokens, after the closed-vocabulary check); ``"joint"`` is a tiny
+``CLIPTextModel`` over word tokens trained with the UNet from scratch.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from zoo.models.digit_diffusion.model import (
     sample_loop,
 )
 
+FROZEN_TEXT_ENCODERS = ("digit_clip_tiny",)
+"""Pretrained text towers ``config.text_encoder`` can name (kept frozen); ``"joint"`` trains one from scratch."""
 MAX_SAMPLES = 1024
 """The most images one ``predict`` / ``sample`` call draws."""
 TEMPLATE_WORDS = ("a", "an", "the", "digit", "number", "handwritten", "of", "in", "style", "written", "with", "stroke", "strokes")
@@ -79,8 +86,12 @@ class DigitDiffusionConfig:
         seed: seed of the per-step noise, timestep and condition-dropout draws (a function of the step, so a resumed
             run draws what an uninterrupted one does).
         vocabulary: the text model's words (besides ``<pad>``, ``<bos>``, ``<eos>``).
-        max_prompt_tokens: tokens per prompt, ``<bos>`` and ``<eos>`` included.
-        text_width, text_layers, text_heads: the text encoder (a transformers ``CLIPTextModel``, trained jointly).
+        max_prompt_tokens: tokens per prompt, ``<bos>`` and ``<eos>`` included (a frozen tower: its context length, in
+            bytes).
+        text_width, text_layers, text_heads: the text encoder (a transformers ``CLIPTextModel``); a frozen tower's
+            must be its own.
+        text_encoder: ``"joint"`` (trained with the UNet on word tokens) or ``"digit_clip_tiny"`` (that model's text
+            tower, frozen, on its byte tokens; its weights are copied in when training starts).
     """
 
     conditioning: str = "class"
@@ -110,6 +121,7 @@ class DigitDiffusionConfig:
     text_width: int = 64
     text_layers: int = 2
     text_heads: int = 4
+    text_encoder: str = "joint"
 
 
 def _as_int(value: Any, what: str, low: int, high: int) -> int:
@@ -392,33 +404,68 @@ class DigitDDPM(ZooModule):
         return {"diffusion_loss": loss}
 
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
+        optimizer = torch.optim.Adam([p for p in self.net.parameters() if p.requires_grad], lr=self.config.lr)
         warmup = max(1, self.config.warmup_steps)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 class DigitTextDDPM(DigitDDPM):
-    """A text-conditioned DDPM on 28x28 digits: prompts such as ``"a thick seven"`` through a tiny CLIP text encoder
-    trained jointly; the empty prompt ``""`` is the null condition of classifier-free guidance.
+    """A text-conditioned DDPM on 28x28 digits: prompts such as ``"a seven in the thick style"`` through a tiny CLIP
+    text encoder (``config.text_encoder``: the shipped model keeps ``digit_clip_tiny``'s text tower frozen); the empty
+    prompt ``""`` is the null condition of classifier-free guidance.
 
     Shape:
         - ``forward(x_t, t, input_ids)``: x_t (N, C, 28, 28) (C = ``config.image_channels``, 3 for the shipped model),
-          t (N,), input_ids (N, max_prompt_tokens) int64.
+          t (N,), input_ids (N, max_prompt_tokens) int64 (:meth:`tokenize`).
         - Output: (N, C, 28, 28), the predicted noise ε.
 
     Example:
         >>> model = zoo.load("digit_text_ddpm_tiny")
-        >>> images = model.predict("a thick seven", num_samples=4, seed=0)      # (4, 1, 28, 28)
-        >>> states = model.encode_prompt(["a seven", ""])                        # (2, L, D): DoCo / T2UE
+        >>> images = model.predict("a seven in the thick style", num_samples=4, seed=0)   # (4, 3, 28, 28)
+        >>> states = model.encode_prompt(["a seven", ""])                                  # (2, L, D): DoCo / T2UE
     """
 
     expected_conditioning = "text"
 
     def build_net(self) -> torch.nn.Module:
         c = self.config
-        return TextConditionalUNet(len(self.tokenizer), c.max_prompt_tokens, c.text_width, c.text_layers, c.text_heads, c.image_size, c.channels,
-                                   c.layers_per_block, c.attention, c.norm_groups, c.head_dim, c.dropout, c.image_channels)
+        geometry = (c.image_size, c.channels, c.layers_per_block, c.attention, c.norm_groups, c.head_dim, c.dropout, c.image_channels)
+        if c.text_encoder == "joint":
+            return TextConditionalUNet(len(self.tokenizer), c.max_prompt_tokens, c.text_width, c.text_layers, c.text_heads, *geometry)
+        from zoo.models.digit_clip.model import BOS_ID, EOS_ID, PAD_ID, VOCAB_SIZE
+
+        tower = self._frozen_tower_shape()
+        return TextConditionalUNet(VOCAB_SIZE, *tower, *geometry, token_ids=(PAD_ID, BOS_ID, EOS_ID), frozen_text=True)
+
+    def _frozen_tower_shape(self) -> tuple[int, int, int, int]:
+        """(context length, width, layers, heads) of the frozen text tower, which the config must repeat."""
+        c = self.config
+        if c.text_encoder not in ("joint", *FROZEN_TEXT_ENCODERS):
+            raise ValueError(f"config.text_encoder: expected 'joint' or one of {FROZEN_TEXT_ENCODERS}, received {c.text_encoder!r}")
+        from zoo.registry import get_spec
+
+        clip = get_spec(c.text_encoder).config
+        tower = {"max_prompt_tokens": clip["context_length"], "text_width": clip["text_width"], "text_layers": clip["text_layers"], "text_heads": clip["text_heads"]}
+        wrong = {k: (v, getattr(c, k)) for k, v in tower.items() if getattr(c, k) != v}
+        if wrong:
+            raise ValueError(f"config: expected the frozen {c.text_encoder} text tower's shape {tower}, received " + ", ".join(f"{k}={got}" for k, (_, got) in wrong.items()))
+        return tuple(tower.values())
+
+    def setup(self, stage: str) -> None:
+        """Before training: copy the pretrained text tower into the (frozen) text encoder of both copies (idempotent:
+        a resumed run restores the same values from its checkpoint)."""
+        if stage == "fit" and self.config.text_encoder != "joint":
+            self.load_frozen_text_encoder()
+
+    def load_frozen_text_encoder(self) -> None:
+        """The shipped ``config.text_encoder`` model's text tower -> ``net.text_encoder`` (and the EMA copy's)."""
+        from zoo.hub import load
+
+        tower = load(self.config.text_encoder).net.clip.text_model.state_dict()
+        for net in (self.net, self.inference_net):
+            # transformers 4 wraps the transformer in CLIPTextModel.text_model; 5 is the transformer itself
+            getattr(net.text_encoder, "text_model", net.text_encoder).load_state_dict(tower)
 
     @cached_property
     def tokenizer(self) -> WordTokenizer:
@@ -436,7 +483,16 @@ class DigitTextDDPM(DigitDDPM):
             from zoo.core.checks import describe
 
             raise ValueError(f"prompt: expected a string or a list of 1..{MAX_SAMPLES} strings, received {describe(prompts)}")
-        return self.tokenizer(list(values)).to(self.device)
+        ids = self.tokenizer(list(values))  # the closed vocabulary is checked in both modes
+        if self.config.text_encoder == "joint":
+            return ids.to(self.device)
+        from zoo.models.digit_clip.model import tokenize
+
+        limit = self.config.max_prompt_tokens - 2
+        long = [p for p in values if len(p.encode("utf-8")) > limit]
+        if long:
+            raise ValueError(f"prompt: expected at most {limit} bytes (the {self.config.text_encoder} text tower's context), received {len(long[0].encode('utf-8'))} in {long[0]!r}")
+        return tokenize(list(values), self.config.max_prompt_tokens).to(self.device)
 
     def encode_prompt(self, prompts: str | list[str]) -> torch.Tensor:
         """Prompt embeddings of the sampling (EMA) text encoder, with gradients: (N, max_prompt_tokens, text_width)."""

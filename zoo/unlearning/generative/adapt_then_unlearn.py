@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from zoo.core.progress import progress
 from zoo.losses.adversarial import logistic_discriminator_loss, nonsaturating_generator_loss
 from zoo.unlearning.generative.base import Gan, make_config, predict_labels
 
@@ -78,7 +79,7 @@ def fisher_diagonal(gan: Gan, generator: nn.Module, samples: int, seed: int) -> 
     params = dict(generator.named_parameters())
     total = {n: torch.zeros_like(p) for n, p in params.items()}
     logits = gan.discriminator(generator(z)).reshape(samples, -1).mean(1)
-    for i in range(samples):
+    for i in progress(range(samples), "EWC Fisher", unit="sample"):
         grads = torch.autograd.grad(logits[i], list(params.values()), retain_graph=i < samples - 1, allow_unused=True)
         for n, gr in zip(params, grads):
             if gr is not None:
@@ -107,7 +108,7 @@ class AdaptThenUnlearnConfig:
     unlearn_iterations: int = 3000
     samples: int = 5000
     seed: int = 0
-    progress: bool = False
+    progress: bool | None = None  # the bar: None shows it on a terminal (zoo.core.progress), False never
 
 
 class AdaptThenUnlearn:
@@ -161,14 +162,12 @@ class AdaptThenUnlearn:
         return generator.eval()
 
     def _train(self, generator: nn.Module, disc: nn.Module, real: torch.Tensor, dim: int, iterations: int, seed: int, extra, stage: str) -> None:
-        from zoo.core.progress import progress
-
         c = self.config
         device = next(generator.parameters()).device
         opt_g = torch.optim.Adam(generator.parameters(), lr=c.lr, betas=c.betas)
         opt_d = torch.optim.Adam(disc.parameters(), lr=c.lr, betas=c.betas)
         g = torch.Generator().manual_seed(seed)
-        for _ in progress(range(iterations), f"Adapt-then-Unlearn {stage}") if c.progress else range(iterations):
+        for _ in progress(range(iterations), f"Adapt-then-Unlearn {stage}", enabled=c.progress):
             x = real[torch.randint(0, len(real), (c.batch_size,), generator=g)].to(device)
             z = torch.randn(c.batch_size, dim, generator=g).to(device)
             fake = generator(z)

@@ -6,7 +6,8 @@
 - :class:`Gan`: a generator ``z -> image``, its discriminator and latent size.
 - :func:`as_diffusion` / :func:`as_gan`: the zoo's digit models (or any object with the same attributes) as either.
 - :func:`ddim_sample`: deterministic DDIM sampling under a seed (diffusers' ``DDIMScheduler``, eta 0), with
-  classifier-free guidance when the model has a null condition.
+  classifier-free guidance when the model has a null condition; :func:`sample_images` chooses between it and the zoo
+  model's own sampler.
 
 Images are in the models' data range [-1, 1]; :func:`to_unit` maps them to [0, 1] for classifiers and FID.
 """
@@ -163,7 +164,7 @@ def as_diffusion(model: Any) -> Diffusion:
 @torch.no_grad()
 def ddim_sample(
     diffusion: Diffusion, cond: Condition, n: int | None = None, steps: int = 50, seed: int = 0, guidance_scale: float | None = None,
-    unet: nn.Module | None = None, progress: bool = False,
+    unet: nn.Module | None = None, progress: bool | None = None,
 ) -> torch.Tensor:
     """DDIM samples (eta 0) from pure noise drawn under ``seed``: the same seed gives the same images.
 
@@ -176,6 +177,7 @@ def ddim_sample(
         guidance_scale: classifier-free guidance weight w in eps_u + w (eps_c - eps_u); 1 is plain conditional
             (default: the model's ``guidance_scale``).
         unet: sample from this UNet instead of the model's (an unlearned copy).
+        progress: the bar over the steps (None: on a terminal, as :mod:`zoo.core.progress` decides; False: never).
 
     Returns:
         Images (N, C, H, W) in [-1, 1].
@@ -197,7 +199,7 @@ def ddim_sample(
     u = diffusion.condition(diffusion.null_condition, count, device) if guided else None
     was_training = unet.training
     unet.eval()
-    for t in bar(scheduler.timesteps, "DDIM sampling") if progress else scheduler.timesteps:
+    for t in bar(scheduler.timesteps, "DDIM sampling", enabled=progress):
         tt = torch.full((count,), int(t), device=device, dtype=torch.long)
         eps = diffusion.eps(unet, x, tt, c)
         if guided:
@@ -206,6 +208,37 @@ def ddim_sample(
         x = scheduler.step(eps, t, x).prev_sample
     unet.train(was_training)
     return x.clamp(-1, 1)
+
+
+@torch.no_grad()
+def sample_images(
+    diffusion: Diffusion, cond: Condition, n: int | None = None, steps: int = 50, seed: int = 0, guidance_scale: float | None = None,
+    sampler: str = "ddim", batch_size: int = 256,
+) -> torch.Tensor:
+    """Samples under ``seed`` with ``sampler``: ``"ddim"`` (:func:`ddim_sample`) or ``"model"``, the ``sample`` method of
+    the zoo model the diffusion was built from (its own, shipped sampler: what its card measures; the tiny digit
+    DDPMs' is ancestral DDPM, whose samples their judges read far better than DDIM's).
+
+    Args:
+        diffusion, cond, n, steps, seed, guidance_scale: as :func:`ddim_sample`.
+        sampler: ``"ddim"`` or ``"model"``.
+        batch_size: conditions per call of the model's sampler (one generator runs through all of them).
+
+    Returns:
+        Images (N, C, H, W) in [-1, 1].
+    """
+    if sampler == "ddim":
+        return ddim_sample(diffusion, cond, n=n, steps=steps, seed=seed, guidance_scale=guidance_scale)
+    owner = diffusion.owner
+    if sampler != "model" or not callable(getattr(owner, "sample", None)):
+        raise ValueError(f"sampler: expected 'ddim', or 'model' for a diffusion built from a zoo model with its own sample(), received {sampler!r} "
+                         f"for {type(owner).__name__}")
+    if isinstance(cond, (int, str)):
+        cond = [cond] * (1 if n is None else n)
+    conds = cond.tolist() if isinstance(cond, torch.Tensor) else list(cond)
+    g = torch.Generator().manual_seed(seed)
+    guidance = diffusion.guidance_scale if guidance_scale is None else guidance_scale
+    return torch.cat([owner.sample(conds[i : i + batch_size], steps=steps, guidance=guidance, generator=g).cpu() for i in range(0, len(conds), batch_size)]) * 2 - 1
 
 
 def _betas(alphas_cumprod: torch.Tensor) -> torch.Tensor:

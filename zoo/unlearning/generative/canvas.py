@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
-from zoo.unlearning.generative.base import Diffusion, as_diffusion, ddim_sample, to_unit
+from zoo.unlearning.generative.base import Diffusion, as_diffusion, ddim_sample, sample_images, to_unit
 
 SEEDS = (188, 288, 588, 688, 888)
 """The official answer-set seeds."""
@@ -70,12 +70,16 @@ def prompts_for(styles: Sequence[str], digits: Sequence[int], variant: int = 0) 
 
 def answer_set(
     diffusion: Diffusion, styles: Sequence[str], digits: Sequence[int], seeds: Sequence[int] = SEEDS, per_prompt: int = 1,
-    steps: int = 20, guidance_scale: float | None = None, unet=None, variant: int = 0,
+    steps: int = 20, guidance_scale: float | None = None, unet=None, variant: int = 0, sampler: str = "ddim",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Images of every (style, digit) prompt under each seed: ``(images [-1, 1], style ids, digit ids)``."""
+    """Images of every (style, digit) prompt under each seed: ``(images [-1, 1], style ids, digit ids)``; ``sampler``
+    as :func:`~zoo.unlearning.generative.base.sample_images` (``"model"``: the zoo model's own; not with ``unet``)."""
     table = prompts_for(styles, digits, variant)
     prompts = [p for p, _, _ in table for _ in range(per_prompt)]
-    images = [ddim_sample(diffusion, prompts, steps=steps, seed=seed, guidance_scale=guidance_scale, unet=unet) for seed in seeds]
+    if unet is not None and sampler != "ddim":
+        raise ValueError(f"sampler: expected 'ddim' with an explicit unet, received {sampler!r}")
+    images = [ddim_sample(diffusion, prompts, steps=steps, seed=seed, guidance_scale=guidance_scale, unet=unet) if unet is not None
+              else sample_images(diffusion, prompts, steps=steps, seed=seed, guidance_scale=guidance_scale, sampler=sampler) for seed in seeds]
     style_ids = torch.tensor([s for _, s, _ in table for _ in range(per_prompt)]).repeat(len(seeds))
     digit_ids = torch.tensor([d for _, _, d in table for _ in range(per_prompt)]).repeat(len(seeds))
     return torch.cat(images), style_ids, digit_ids
@@ -178,6 +182,7 @@ def erase(model: Any, method: str, kind: str, target: int, anchor: int, styles: 
 def evaluate(
     model: Any, classifier: Callable, features, kind: str, target: int, styles: Sequence[str], digits: Sequence[int],
     seeds: Sequence[int] = SEEDS, per_prompt: int = 1, steps: int = 20, guidance_scale: float | None = None, real: tuple | None = None,
+    sampler: str = "ddim",
 ) -> dict[str, float]:
     """UA, IRA, CRA and FID / KID (without the target's prompts) of ``model``'s answer set.
 
@@ -186,11 +191,12 @@ def evaluate(
         classifier: ``[0, 1] images -> (digit logits, style logits)``.
         features: a :class:`zoo.metrics.fid.FeatureNetwork`.
         real: ``(images [0, 1], digits, styles)`` of the real stylised digits (default: the test split).
+        sampler: ``"ddim"`` or ``"model"`` (the model's own sampler), as :func:`answer_set`.
     """
     from zoo.metrics.fid import fid_kid
 
     diffusion = as_diffusion(model)
-    images, style_ids, digit_ids = answer_set(diffusion, styles, digits, seeds, per_prompt, steps, guidance_scale)
+    images, style_ids, digit_ids = answer_set(diffusion, styles, digits, seeds, per_prompt, steps, guidance_scale, sampler=sampler)
     pred_digit, pred_style = classify(images, classifier)
     records = [{"style": int(s), "object": int(d), "pred_style": int(ps), "pred_object": int(pd)} for s, d, ps, pd in zip(style_ids, digit_ids, pred_style, pred_digit)]
     out = accuracy_metrics(records, kind, target)

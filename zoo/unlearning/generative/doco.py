@@ -41,10 +41,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.unlearning.generative.base import Diffusion, ddim_sample, make_config
+from zoo.unlearning.generative.base import Diffusion, make_config, sample_images
 
-TINY = dict(steps=150, warm_up=40, batch_size=16, lr=1e-3, disc_lr=1e-4, anchor_images=64, sample_steps=20)
-"""The CPU run of the docs pages: 150 steps (40 warm-up) of batch 16 at lr 1e-3 (paper: 2000 steps, warm-up 1000, batch 8 at 4.8e-5)."""
+TINY = dict(steps=150, warm_up=40, batch_size=16, lr=1e-3, disc_lr=1e-4, anchor_images=64, sample_steps=25, sampler="model")
+"""The CPU run of the docs pages: 150 steps (40 warm-up) of batch 16 at lr 1e-3 (paper: 2000 steps, warm-up 1000, batch 8 at 4.8e-5);
+anchor and retain images drawn with the zoo model's own sampler (the tiny DDPMs': ancestral DDPM, 25 steps)."""
 
 
 class PatchDiscriminator(nn.Module):
@@ -114,8 +115,9 @@ class DoCoConfig:
     disc_depth: int = 2
     anchor_images: int = 200
     sample_steps: int = 50
+    sampler: str = "ddim"  # the anchor / retain images: "ddim" (eta 0) or "model" (the zoo model's own sampler)
     seed: int = 0
-    progress: bool = False
+    progress: bool | None = None  # the bar: None shows it on a terminal (zoo.core.progress), False never
 
 
 def trainable_parameters(unet: nn.Module, group: str) -> list[tuple[str, nn.Parameter]]:
@@ -183,7 +185,7 @@ class DoCo:
         opt = torch.optim.AdamW(params, lr=c.lr)
         g = torch.Generator().manual_seed(c.seed)
         T = diffusion.num_timesteps
-        for step in progress(range(c.steps), "DoCo") if c.progress else range(c.steps):
+        for step in progress(range(c.steps), "DoCo", enabled=c.progress):
             idx = torch.randint(0, len(anchor_x), (c.batch_size,), generator=g)
             x0 = anchor_x[idx]
             t = torch.randint(0, T, (c.batch_size,), generator=g).to(device)
@@ -218,7 +220,7 @@ class DoCo:
     def _generate(self, diffusion: Diffusion, conds: list[Any], per: int) -> tuple[torch.Tensor, torch.Tensor]:
         images, owners = [], []
         for i, cond in enumerate(conds):
-            images.append(ddim_sample(diffusion, cond, n=per, steps=self.config.sample_steps, seed=self.config.seed + i))
+            images.append(sample_images(diffusion, cond, n=per, steps=self.config.sample_steps, seed=self.config.seed + i, sampler=self.config.sampler))
             owners += [i] * per
         return torch.cat(images), torch.tensor(owners)
 
