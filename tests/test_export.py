@@ -39,6 +39,7 @@ FAST = {
     "lightweight_isp_efficient": [],
     "tecogan": [],
     "unem_gaussian": [],
+    "lightgcn_tiny": [],  # the final embeddings frozen into the graph (ONNX has no sparse matmul)
     "meta_transformer_tiny": ["--modality", "image"],
     "rawformer": ["--direction", "ba", "--static"],  # its dynamic image sides take minutes to trace on CPU; "ab" is the same network
 }

@@ -69,6 +69,7 @@ class LightGCN(nn.Module):
         self.register_buffer("edges", torch.zeros(0, 2, dtype=torch.long))
         self.register_buffer("active", torch.zeros(0, dtype=torch.bool))
         self._cache: tuple[tuple, torch.Tensor] | None = None
+        self._exported: tuple[torch.Tensor, torch.Tensor] | None = None  # freeze_for_export's final embeddings
 
     # ------------------------------------------------------------------ graph
     def set_graph(self, edges: torch.Tensor, active: torch.Tensor | None = None) -> None:
@@ -137,6 +138,18 @@ class LightGCN(nn.Module):
         final = propagate(adjacency, self.layer0() if layer0 is None else layer0, self.num_layers)
         return final[: self.num_users], final[self.num_users:]
 
+    def freeze_for_export(self) -> None:
+        """Compute the final embeddings of the current graph once, for ``torch.export``: the exported graph scores
+        users against them, because ONNX has no sparse matmul (they change only with the graph or the weights, and
+        serving LightGCN means exactly this lookup)."""
+        with torch.no_grad():
+            self._exported = tuple(t.detach().clone() for t in self.propagate())
+
     def forward(self, users: torch.Tensor) -> torch.Tensor:
-        user_final, item_final = self.propagate()
+        if torch.compiler.is_exporting():
+            if self._exported is None:
+                raise RuntimeError("LightGCN: call freeze_for_export() before torch.export (ONNX has no sparse matmul)")
+            user_final, item_final = self._exported
+        else:
+            user_final, item_final = self.propagate()
         return user_final[users] @ item_final.T

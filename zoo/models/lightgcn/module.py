@@ -165,6 +165,12 @@ class LightGCNRecommender(ZooModule):
         return {key: torch.tensor(value) for key, value in metrics.items()}
 
     # -------------------------------------------------------------- inference
+    def export_calls(self, batch_size: int = 2) -> list[tuple[tuple, dict[str, Any]]]:
+        """As the default, with the final embeddings of the current graph frozen into the exported graph
+        (:meth:`LightGCN.freeze_for_export`): the ONNX graph maps user ids to scores over every item."""
+        self.inference_net.freeze_for_export()
+        return super().export_calls(batch_size)
+
     def example_input(self, batch_size: int = 1) -> torch.Tensor:
         """User ids 0..batch_size-1 (modulo the number of users)."""
         return (torch.arange(batch_size) % self.config.num_users).to(self.device)
