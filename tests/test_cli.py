@@ -407,3 +407,29 @@ def test_zoo_predict_over_a_folder_and_a_glob(tmp_path, capsys):
     (tmp_path / "digits" / "bad.png").write_text("not an image")
     assert main(["predict", "allcnn_mnist_classifier", str(tmp_path / "digits"), "-o", str(tmp_path / "y") + "/"]) == 2
     assert "bad.png" in capsys.readouterr().err
+
+
+def test_known_import_noise_of_optional_libraries_is_dropped_and_nothing_else(capsys):
+    """torchao (the int8 extra) makes torch and diffusers log one line per import; a zoo command prints none of them,
+    and other records of those loggers still pass."""
+    import logging
+
+    assert main(["list"]) == 0
+    capsys.readouterr()
+    pytree = logging.getLogger("torch.utils._pytree")
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    handler = Keep()
+    pytree.addHandler(handler)
+    try:
+        pytree.warning("%s is an Enum subclass. Calling register_constant() on Enum subclasses is deprecated.", "E")
+        pytree.warning("something else")
+    finally:
+        pytree.removeHandler(handler)
+    assert records == ["something else"]
+    before = len(pytree.filters)
+    assert main(["list"]) == 0 and len(pytree.filters) == before  # a second command adds no second filter

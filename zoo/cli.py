@@ -722,17 +722,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _DropEnumConstantDeprecation(logging.Filter):
-    """torchao (imported by transformers whenever it is installed: the ``int8`` extra) registers Enums as pytree
-    constants, and torch 2.14 logs a deprecation line per Enum on every import: noise in every command's output."""
+# Lines that optional libraries log on import, by logger: torchao (the ``int8`` extra) is imported by transformers and
+# diffusers whenever it is installed; torch 2.14 logs a deprecation per Enum that torchao registers, and diffusers
+# warns that its torchao serialisation types moved. Neither concerns a zoo command.
+_IMPORT_NOISE = {
+    "torch.utils._pytree": "register_constant() on Enum subclasses is deprecated",
+    "diffusers.quantizers.torchao.torchao_quantizer": "Unable to import `torchao` Tensor objects",
+}
+
+
+class _DropImportNoise(logging.Filter):
+    """Drops the records whose message contains ``text`` (one known line of :data:`_IMPORT_NOISE`)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "register_constant() on Enum subclasses is deprecated" not in record.getMessage()
+        return self.text not in record.getMessage()
 
+
+_NOISE_FILTERS = {logger: _DropImportNoise(text) for logger, text in _IMPORT_NOISE.items()}
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``zoo`` command; returns the exit status (2: bad arguments or input, the one-line reason on stderr)."""
-    logging.getLogger("torch.utils._pytree").addFilter(_DropEnumConstantDeprecation())
+    for logger, noise in _NOISE_FILTERS.items():
+        logging.getLogger(logger).addFilter(noise)  # the same object each call: added once
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
