@@ -40,6 +40,7 @@ FAST = {
     "tecogan": [],
     "unem_gaussian": [],
     "lightgcn_tiny": [],  # the final embeddings frozen into the graph (ONNX has no sparse matmul)
+    "tiny_moe": [],  # transformers' batched-matmul experts (ONNX has no grouped matmul)
     "meta_transformer_tiny": ["--modality", "image"],
     "rawformer": ["--direction", "ba", "--static"],  # its dynamic image sides take minutes to trace on CPU; "ab" is the same network
 }

@@ -103,6 +103,15 @@ class TinyLM(ZooModule):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(input_ids=input_ids, attention_mask=attention_mask).logits
 
+    def export_calls(self, batch_size: int = 2) -> list[tuple[tuple, dict[str, Any]]]:
+        """As the default; a mixture-of-experts network first switches to transformers' ``"batched_mm"`` experts
+        (each token's chosen experts' weights gathered into one batched matmul: the same values), because ONNX has no
+        function for the grouped-matmul kernel and the ``"eager"`` loop over experts routes data-dependently. The switch
+        stays on the exported model."""
+        if getattr(self.net.config, "num_experts", None) or getattr(self.net.config, "num_local_experts", None):
+            self.net.set_experts_implementation("batched_mm")
+        return super().export_calls(batch_size)
+
     def example_input(self, batch_size: int = 1) -> torch.Tensor:
         """Token ids of a corpus question prompt, repeated ``batch_size`` times: (B, L)."""
         from zoo.data.tofu import PROMPT
