@@ -116,13 +116,14 @@ def test_load_from_the_hub_cache_sends_nothing(guarded, tmp_path):
     from test_hub import _seed_hf_cache  # the cache layout, as test_hub builds it
 
     from zoo import hub
-    from zoo.registry import checkpoint_record, get_spec
+    from zoo.registry import checkpoint_record, get_spec, pinned_revision
 
     name = "lightweight_isp_efficient"
     record = checkpoint_record(name)
     if not record:
         pytest.skip("no shipped checkpoint recorded yet")
-    _seed_hf_cache(tmp_path / "hf" / "hub", get_spec(name).hub_repo, [hub.SHIPPED_WEIGHTS / name / f for f in record.sha256])
+    spec = get_spec(name)  # the cache holds the pinned revision (the pin tag's ref), which zoo.load asks for
+    _seed_hf_cache(tmp_path / "hf" / "hub", spec.hub_repo, [hub.SHIPPED_WEIGHTS / name / f for f in record.sha256], ref=pinned_revision(spec))
     code = f"import zoo.hub\nzoo.hub.SHIPPED_WEIGHTS = zoo.hub.SHIPPED_WEIGHTS / 'none'\nzoo.load({name!r})"
     result, attempts = guarded(["-c", code])
     assert result.returncode == 0, result.stderr
