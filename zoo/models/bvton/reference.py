@@ -36,5 +36,6 @@ def bench_paths(model, batch_size: int | None = None, size: int | None = None) -
     else:
         hw = BENCH_SIZE
     x = bench_inputs(model, batch_size, hw)
-    note = "BVTON released no code: nothing exists to hold zoo's network against, so it stands as its own reference (next note); peak MiB is zoo eager's"
-    return [BenchPaths(f"try-on {batch_size}x3x{hw[0]}x{hw[1]} (stages 2 + 3)", model.inference_net.eval(), x, items=batch_size, channels_last=True, notes=[note])]
+    note = "BVTON released no code; peak MiB is zoo eager's"
+    return [BenchPaths(f"try-on {batch_size}x3x{hw[0]}x{hw[1]} (stages 2 + 3)", model.inference_net.eval(), x, items=batch_size, channels_last=True,
+                       notes=[note], official_code=False)]

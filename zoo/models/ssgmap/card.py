@@ -11,11 +11,11 @@ _NOT_TRAINING = ("grid_file", "use_running_stats", "template_cols", "template_ro
 LOWER_IS_BETTER = ("vertex_error", "age_error_years", "symmetry_error")
 FULL = "SSGMap"
 SHORT_RUN_REASONS = {
-    "g_lr": "10x the official rate for G and D: in 400-iteration pilots (one thread; held-out vertex error against the "
-    "true targets, figures in the recipe's comment) the official rate left the generator further from reproducing faces.",
+    "g_lr": "10x the official rate for G and D, chosen in short pilots (not shipped, so not a figure of this card): "
+    "at the official rate the generator was further from reproducing faces after 400 iterations.",
     "lambda_idn": "identity weight 10 instead of 0.1: with 0.1 the generator learns to reproduce a face only through the "
     "two-pass cycle loss, and in a short run the error is almost all reconstruction (G(x, c_org) is as far from x as "
-    "the translation from the target); the same pilots cut the error about threefold with 10.",
+    "the translation from the target); the same pilots chose 10.",
     "num_iters": "the budget: CPU minutes per row instead of 400k GPU iterations.",
 }
 """Why the tiny recipe departs from the official settings (kept in ``paper.yaml``): the card prints the reasons of
