@@ -565,11 +565,6 @@ def profile_ops(fn: Callable[[], object], calls: int = 2, top: int = 8) -> dict:
     return {"groups": group_shares(ops), "top": ops[:top], "ops": ops}
 
 
-def profile_shares(fn: Callable[[], object], calls: int = 2) -> dict[str, float]:
-    """Share of self CPU time per op group (:data:`PROFILE_GROUPS`, the rest as "other"): :func:`profile_ops`'s groups."""
-    return profile_ops(fn, calls)["groups"]
-
-
 def profiled_compile(fn: Callable, frozen_graph: bool = False, channels_last: bool = False) -> Callable:
     """``torch.compile(fn)`` (with ``frozen_graph``: :func:`zoo.ops.compile.frozen`) whose generated C++ kernels carry
     their names into the profiler (``cpp.enable_kernel_profile``, set while the graph compiles on the first call)."""
