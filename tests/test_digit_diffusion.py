@@ -193,11 +193,11 @@ def test_diffusers_round_trip_through_the_official_loader(small, small_text, sma
             torch.testing.assert_close(b(*args), a.net(*args))
 
 
-def _fit(model, folder, epochs, ckpt=None, resume=None):
+def _fit(model, folder, epochs, ckpt=None, resume=None, max_steps=-1, every_n_train_steps=None):
     g = torch.Generator().manual_seed(0)
     data = DataLoader(TensorDataset(torch.rand(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g)), batch_size=4, sampler=SeededShuffleSampler(8, seed=0))
-    callbacks = [ModelCheckpoint(dirpath=ckpt, save_last=True)] if ckpt else []
-    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=bool(ckpt), callbacks=callbacks, enable_progress_bar=False,
+    callbacks = [ModelCheckpoint(dirpath=ckpt, save_last=True, every_n_train_steps=every_n_train_steps, save_top_k=-1 if every_n_train_steps else 1)] if ckpt else []
+    trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, logger=False, enable_checkpointing=bool(ckpt), callbacks=callbacks, enable_progress_bar=False,
                         enable_model_summary=False, default_root_dir=folder, accelerator="cpu", limit_val_batches=0)
     trainer.fit(model, data, ckpt_path=resume)
 
@@ -220,6 +220,23 @@ def test_interrupted_training_resumes_exactly(tmp_path):
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert not torch.equal(a["net.unet.conv_in.weight"], first.state_dict()["net.unet.conv_in.weight"])
+
+
+def test_a_run_resumed_mid_epoch_continues_with_the_next_batch(tmp_path):
+    """A checkpoint saved every step, taken after the first batch of the second epoch: the resumed run trains on
+    that epoch's second batch (not its first again) and its EMA holds every update, so it ends as the straight run."""
+    config = dict(SMALL, warmup_steps=2, ema_decay=0.9)
+    L.seed_everything(0)
+    straight = DigitDDPM(config)
+    _fit(straight, tmp_path / "a", 2)
+    L.seed_everything(0)
+    _fit(DigitDDPM(config), tmp_path / "b", 2, ckpt=tmp_path / "ckpt", max_steps=3, every_n_train_steps=1)
+    resumed = DigitDDPM(config)
+    _fit(resumed, tmp_path / "b", 2, resume=str(tmp_path / "ckpt" / "epoch=1-step=3.ckpt"))
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert int(b["net_ema.n_averaged"]) == 4
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
 
 
 @pytest.mark.skipif(not (SHIPPED_WEIGHTS / "digit_ddpm_tiny" / "model.safetensors").exists(), reason="no shipped digit_ddpm_tiny")

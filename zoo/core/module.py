@@ -51,6 +51,12 @@ class ZooModule(L.LightningModule):
         self.save_hyperparameters({"config": dataclasses.asdict(config), "_class_path": f"{type(self).__module__}.{type(self).__qualname__}"})
         self.net: nn.Module
 
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Every fit resumes an interrupted epoch at its next batch (:class:`~zoo.data.samplers.ResumeMidEpoch`)."""
+        from zoo.data.samplers import ResumeMidEpoch
+
+        return [ResumeMidEpoch()]
+
     # ----------------------------------------------------------------- config
     @classmethod
     def config_from_dict(cls, values: dict[str, Any]) -> Any:

@@ -387,7 +387,10 @@ class DigitDDPM(ZooModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(x0))
         return loss
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """The optimiser step, then the EMA's, inside the step: a checkpoint saved every N steps (by a callback's
+        ``on_train_batch_end``, which runs before the module's) then holds the EMA of the weights it holds."""
+        super().optimizer_step(*args, **kwargs)
         if self.net_ema is not None:
             self.net_ema.update_parameters(self.net)
 
