@@ -24,7 +24,9 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
+
+from zoo.data.samplers import EpochSeededSampler
 
 NUM_CLASSES = 4
 UNLABELLED = 255
@@ -175,25 +177,22 @@ class EvaluationSet(Dataset):
         return {"image": self.images[i][None].float(), "mask": one_hot(self.masks[i])}
 
 
-class TripleShuffleSampler(Sampler[tuple[int, int, int]]):
+class TripleShuffleSampler(EpochSeededSampler):
     """One epoch = one pass over the scribbled slices in a fresh order; the unlabelled and real-mask streams repeat
     (as the official iterators), each in its own order. Every order is drawn from ``seed + epoch``, so a resumed run
-    sees the batches an uninterrupted one would (Lightning calls ``set_epoch``)."""
+    sees the batches an uninterrupted one would (see :class:`~zoo.data.samplers.EpochSeededSampler`)."""
 
     def __init__(self, lengths: tuple[int, int, int], seed: int = 0) -> None:
-        self.lengths, self.seed, self.epoch = lengths, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        super().__init__(seed)
+        self.lengths = lengths
 
     def __len__(self) -> int:
         return self.lengths[0]
 
-    def __iter__(self):
-        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+    def epoch_order(self, generator: torch.Generator) -> list[tuple[int, int, int]]:
         n = self.lengths[0]
-        orders = [torch.randperm(length, generator=gen).repeat(-(-n // length))[:n].tolist() for length in self.lengths]
-        return iter(zip(*orders))
+        orders = [torch.randperm(length, generator=generator).repeat(-(-n // length))[:n].tolist() for length in self.lengths]
+        return list(zip(*orders))
 
 
 class ScribbleDataModule(L.LightningDataModule):
