@@ -18,7 +18,7 @@ from zoo.models.digit_diffusion.module import DigitDDPM  # noqa: E402
 
 SMALL = dict(channels=(8, 8, 16), norm_groups=4, head_dim=4, sample_steps=3)
 TEXT_SMALL = dict(SMALL)  # the registered text model: digit_clip_tiny's frozen text tower (random here unless loaded)
-JOINT_SMALL = dict(SMALL, text_encoder="joint", max_prompt_tokens=12, text_width=16, text_layers=1, text_heads=2)
+JOINT_SMALL = dict(SMALL, text_encoder="joint", max_prompt_tokens=12, text_width=16, text_layers=1, text_heads=2, pooled_text=False)  # cross-attention only
 CLIP_SHIPPED = (SHIPPED_WEIGHTS / "digit_clip_tiny" / "model.safetensors").exists()
 
 
@@ -184,6 +184,7 @@ def test_diffusers_round_trip_through_the_official_loader(small, small_text, sma
         text.net.text_encoder.save_pretrained(tmp_path / name / "text_encoder")
         config = official_config(tmp_path / name)
         assert config["text_encoder"] == ("digit_clip_tiny" if name == "frozen" else "joint")
+        assert config["pooled_text"] == (name == "frozen")
         text_twin = zoo.create("digit_text_ddpm_tiny", **{k: v for k, v in config.items() if k != "conditioning"})
         load_official(text_twin, tmp_path / name)
         twins.append((text, text_twin.eval()))
@@ -253,8 +254,8 @@ def test_the_shipped_class_model_draws_the_asked_digits():
 @pytest.mark.skipif(not (SHIPPED_WEIGHTS / "digit_text_ddpm_tiny" / "model.safetensors").exists(), reason="no shipped digit_text_ddpm_tiny")
 def test_the_shipped_text_model_follows_its_prompts_above_chance():
     """One sample of every "a <digit> in the <style> style" prompt (its recipe's DDPM sampler): the judge labels the
-    asked digit and style clearly more often than chance (10% and 17%); the 2,000-step checkpoint is far from real
-    images (98%), so the bar is twice chance, not a quality bar."""
+    asked digit and style clearly more often than chance (10% and 17%); the judge misreads the samples' colour cast
+    (see the card), so the bar is twice chance, not a quality bar."""
     from zoo.data.stylized_digits import STYLES, caption
 
     model = zoo.load("digit_text_ddpm_tiny")

@@ -33,13 +33,14 @@ def tiny_class_diffusion(seed: int = 0, classes: int = 4) -> Diffusion:
 class TinyText:
     """A text-conditioned diffusers UNet with a bag-of-characters prompt encoder, as a zoo model would expose it."""
 
-    def __init__(self) -> None:
+    def __init__(self, pooled: bool = False) -> None:
         from diffusers import DDPMScheduler, UNet2DConditionModel
 
         torch.manual_seed(0)
         self.unet = UNet2DConditionModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1,
                                          down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-                                         norm_num_groups=4, cross_attention_dim=8, attention_head_dim=2)
+                                         norm_num_groups=4, cross_attention_dim=8, attention_head_dim=2,
+                                         addition_embed_type="text" if pooled else None, addition_embed_type_num_heads=2)
         self.scheduler = DDPMScheduler(num_train_timesteps=50)
         self.table = torch.randn(128, 8)
 
@@ -197,6 +198,14 @@ def test_doco_trains_only_the_conditioning_and_family_dispatch():
     assert PatchDiscriminator(1, 2)(torch.zeros(2, 1, 28, 28)).shape == (2, 1, 6, 6)
     with pytest.raises(ValueError, match="alignment"):
         DoCo(alignment="wgan")
+
+
+def test_doco_also_trains_a_pooled_prompt_embedding():
+    text = TinyText(pooled=True)
+    erased = family.unlearn(text, "doco", forget=["a one"], retain=["a two"], anchor=["a six"], steps=3, warm_up=1, batch_size=2, anchor_images=2, sample_steps=2)
+    kinds = {("add_embedding" if k.startswith("add_embedding.") else "kv" if "attn2.to_k" in k or "attn2.to_v" in k else k)
+             for k, v in erased.unet.state_dict().items() if not torch.equal(v, text.unet.state_dict()[k])}
+    assert kinds == {"add_embedding", "kv"}
 
 
 def test_adapt_then_unlearn_moves_away_from_the_adapted_parameters():

@@ -341,12 +341,23 @@ def section_doco(quick: bool, text: bool = True) -> None:
         columns=("model", "three rate, unlearn conditions", "three rate, held-out conditions", "eight rate, held-out conditions", "accuracy, other digits", "FID, other digits", "KID, other digits", "unlearning s"),
         rows=rows, summary=summary, figures=(f"{page}.png",),
         notes=(f"Reduced: {base['steps']} steps ({base['warm_up']} discriminator warm-up) of batch {base['batch_size']} at lr {base['lr']:g}, {base['anchor_images']} generated anchor / retain images "
-               f"(official: 2000 steps, warm-up 1000, batch 8, lr 4.8e-5); trainable: {'cross-attention K/V' if text else 'the class embedding (no cross-attention in a class UNet)'}; "
+               f"(official: 2000 steps, warm-up 1000, batch 8, lr 4.8e-5); trainable: {trainable_description(as_diffusion(model).unet)}; "
                "discriminator: 2-block PatchGAN on x0 (official: 4 blocks on 64x64 latents).",
                f"{n * (1 if text else 8)} samples per condition, the model's own sampler ({model.config.sampler.upper()}, {steps} steps) at its guidance {model.config.guidance:g}; retain: {2 * n} {'plain-style ' if text else ''}samples of each other digit; FID / KID: {judge.features.kind}.",
                "Grids: rows are an unlearn condition, a held-out condition and a retained digit (five).",
                "Taxonomy: suppression-intended in effect (the target prompts are redirected; the digit stays reachable by prompts that do not generalise), parameter optimisation."),
     )
+
+
+def trainable_description(unet) -> str:
+    """What DoCo's ``cross-attn`` group trains in ``unet``, named from the parameters themselves."""
+    from zoo.unlearning.generative.doco import trainable_parameters
+
+    names = [n for n, _ in trainable_parameters(unet, "cross-attn")]
+    parts = [label for label, hit in (("cross-attention K/V", any("attn2" in n for n in names)),
+                                      ("the pooled-prompt embedding (add_embedding)", any(n.startswith("add_embedding.") for n in names)),
+                                      ("the class embedding (no cross-attention in a class UNet)", any(n.startswith("class_embedding") for n in names))) if hit]
+    return " and ".join(parts)
 
 
 def doco_where(text: bool) -> str:
@@ -441,7 +452,8 @@ def section_canvas(quick: bool) -> None:
                "UA = 1 - the target's accuracy; IRA = mean accuracy over the other classes of its domain; CRA = mean accuracy of the other domain's head over all images "
                "(the official accuracy.py). In the ceiling rows the UA column holds the target's own accuracy on real digits.",
                f"FID / KID: {judge.features.kind}; answer-set images without the target's prompts against the real stylised test digits of the same classes.",
-               "Memory: peak growth of the process's resident set during unlearning, sampled every 20 ms (CPU); storage: bytes of the parameters the method changed (cross-attention K/V).",
+               "Memory: peak growth of the process's resident set during unlearning, sampled every 20 ms (CPU); storage: bytes of the parameters the method changed "
+               f"({trainable_description(as_diffusion(model).unet)}).",
                "Rob. (adversarial prompts), FU/FR and SU/SR of UnlearnCanvas v4 are not measured."),
     )
 

@@ -188,6 +188,11 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     if "allcnn_accuracy" in metrics:
         real_row["allcnn_accuracy"] = 100.0 * float((torch.as_tensor(load(CLASS_JUDGE).predict(real_test[:1000])["label"]).reshape(-1) == truth["digit"]).float().mean())
     timing = _timing(model, next(iter(prompts.values()))[0])
+    background = {}
+    if text:
+        asked = {head: torch.tensor([p[1][head] for p in prompts.values()]).repeat_interleave(per) for head in ("digit", "style")}
+        every = _real_truth(text, len(real_test))
+        background = _background(images, asked["style"], real_test, every["style"], labels_of, asked)
 
     digits = torch.tensor([p[1]["digit"] for p in prompts.values()])
     per_class = {str(d): 100.0 * float(hits["digit"][digits == d].float().mean()) for d in range(NUM_DIGITS)}
@@ -229,9 +234,35 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
         judge=judge_name,
         feature_network=features.kind,
         train_cpu_seconds=train_cpu_seconds,
+        background=background,
         reduced=(f"UNet {'/'.join(map(str, c.channels))} channels, {c.layers_per_block} ResNet block per level (paper.yaml: 128/256/256, 2 blocks, attention at 14x14, dropout 0.1)",
                  f"batch {batch_size}, lr {c.lr:g}, EMA {c.ema_decay:g}, {run.steps:,} steps (paper.yaml: batch 128, lr 2e-4, EMA 0.9999, 800k steps)"),
     )
+
+
+def _corner(images: torch.Tensor) -> torch.Tensor:
+    """Each image's background colour: the mean of its four 4x4 corners, (N, C)."""
+    c = images[..., :4, :4], images[..., :4, -4:], images[..., -4:, :4], images[..., -4:, -4:]
+    return torch.stack([x.mean((-2, -1)) for x in c]).mean(0)
+
+
+def _background(images: torch.Tensor, styles: torch.Tensor, real: torch.Tensor, real_styles: torch.Tensor, labels_of, truth: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The samples' colour cast: their background against the real one of their style, and the judge once it is removed.
+
+    Args:
+        images: (N, 3, H, W) samples in [0, 1]; styles: (N,) the style each was asked for.
+        real, real_styles: real test images of every style and their styles (the reference backgrounds).
+        labels_of: the judge; truth: ``{"digit", "style"}`` (N,) what each sample was asked for.
+
+    Returns:
+        ``sample_error``, ``real_error``, ``classifier_accuracy``, ``style_accuracy`` (see ``DigitDiffusionRecord.background``).
+    """
+    reference = torch.stack([_corner(real[real_styles == s]).mean(0) for s in range(int(real_styles.max()) + 1)])
+    cast = _corner(images) - reference[styles]
+    judged = labels_of((images - cast[:, :, None, None]).clamp(0, 1))
+    return {"sample_error": float(cast.abs().mean()), "real_error": float((_corner(real) - reference[real_styles]).abs().mean()),
+            "classifier_accuracy": 100.0 * float((judged["digit"] == truth["digit"]).float().mean()),
+            "style_accuracy": 100.0 * float((judged["style"] == truth["style"]).float().mean())}
 
 
 def _real_truth(text: bool, n: int) -> dict[str, torch.Tensor]:

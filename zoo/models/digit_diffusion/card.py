@@ -24,7 +24,8 @@ eps = model.eps(x_t, t, states)                   # ε_θ from embeddings (or to
 images = model.sample(["a seven in the thick style"], steps=25, guidance=2.0, generator=torch.Generator().manual_seed(0))
 model.net.unet, model.net.text_encoder            # the diffusers UNet2DConditionModel and the transformers CLIPTextModel
 ```
-The cross-attention keys and values that DoCo trains are the UNet's `attn2.to_k` / `attn2.to_v`.""",
+The parameters that read the prompt, which DoCo trains, are the UNet's cross-attention keys and values (`attn2.to_k` /
+`attn2.to_v`) and, when the UNet pools the prompt into its timestep embedding, that pooling (`add_embedding`).""",
 }
 
 
@@ -53,8 +54,17 @@ def _text_encoder(config: Any) -> str:
     return (f" The prompt goes through the text tower of the shipped `{config.text_encoder}` (a transformers `CLIPTextModel` of {config.text_layers} layers of "
             f"{config.text_width}, {config.text_heads} heads, over UTF-8 bytes, at most {config.max_prompt_tokens - 2}), copied in when training starts and kept "
             "frozen, as Stable Diffusion keeps its pretrained CLIP text encoder: the UNet learns only the denoiser, and its cross-attention reads the tower's "
-            f"per-token last hidden states (padding masked inside the tower). Every word of a prompt must come from {vocabulary}. The frozen tower ships inside "
-            "this checkpoint, so loading it needs no other model.")
+            f"per-token last hidden states (padding masked inside the tower).{_pooled(config)} Every word of a prompt must come from {vocabulary}. The frozen "
+            "tower ships inside this checkpoint, so loading it needs no other model.")
+
+
+def _pooled(config: Any) -> str:
+    if not getattr(config, "pooled_text", False):
+        return ""
+    return (" An attention-pooled summary of those states (diffusers' `addition_embed_type=\"text\"`, "
+            f"{config.text_heads} heads) is also added to the timestep embedding, as Imagen and DeepFloyd IF do, so the prompt reaches every "
+            "resolution, as the class model's label does; Stable Diffusion, which the paper recipe follows, has no such path "
+            "(`pooled_text: false` there).")
 
 
 def _row(values: dict[str, float]) -> str:
@@ -80,6 +90,7 @@ def _results(record: DigitDiffusionRecord, config: Any) -> str:
     grid = "a row per style, a column per digit" if kind == "prompt" else "one digit per row, 0 to 9"
     styles = (f"\n\nStyle accuracy per style (share of the samples the judge's style head labels as the asked style; {m['style_accuracy']:.1f}% overall):\n\n"
               + _row(record.per_style)) if record.per_style else ""
+    cast = _cast(record)
     return f"""## Samples (measured by `{record.eval_command}`)
 ![samples: {grid}]({GRID_NAME})
 
@@ -88,7 +99,7 @@ Judge: {record.judge}. The judge on real test images: {real} (what a perfect gen
 
 Digit accuracy per digit (share of the samples the judge labels as the asked digit; {m['classifier_accuracy']:.1f}% overall{second}):
 
-{_row(record.per_class)}{styles}
+{_row(record.per_class)}{styles}{cast}
 
 FID {m['fid']:.2f}, KID {m['kid']:.4f} against the real test images (real training images against the same: FID {floor.get('fid', float('nan')):.2f},
 KID {floor.get('kid', float('nan')):.4f}, the metric's floor). Feature network: {record.feature_network}.
@@ -105,6 +116,17 @@ Sampling time on {record.train_device}: {s['seconds_per_image'] * 1000:.1f} ms p
 {reduced}
 
 Trained {record.train_steps:,} steps in {record.train_seconds or 0:.0f} s of wall time on {record.train_device}{cpu}."""
+
+
+def _cast(record: DigitDiffusionRecord) -> str:
+    """The colour-cast diagnostic of the text model's samples, from the record."""
+    b = record.background
+    if not b:
+        return ""
+    return (f"\n\nThe samples' backgrounds (their 4x4 corners) differ from the real background of their style by {b['sample_error']:.3f} per channel on "
+            f"average (real test images: {b['real_error']:.3f}; values in [0, 1]): a colour cast, which the judge, trained on clean backgrounds, misreads. "
+            f"Shifted by that difference, the same samples are judged the asked digit {b['classifier_accuracy']:.1f}% of the time and the asked style "
+            f"{b['style_accuracy']:.1f}% (a diagnostic of what the judge misses, not the card's score).")
 
 
 def card_notes(spec: ModelSpec, config: Any, record: DigitDiffusionRecord | None) -> str:
@@ -141,6 +163,11 @@ def _near_chance(record: DigitDiffusionRecord) -> str:
         return (f"**Under-trained checkpoint.** After {record.train_steps:,} steps its samples are near chance: "
                 f"{m['classifier_accuracy']:.1f}% are judged the asked digit (chance {digit_chance:.0f}%){style}. It is not yet "
                 "a usable concept-erasure testbed; train it longer with its recipe.")
+    b = record.background
+    share = "Most" if b and b["classifier_accuracy"] - m["classifier_accuracy"] > 0.5 * (real.get("digit", 0.0) - m["classifier_accuracy"]) else "Part"
+    why = (f" {share} of the gap is the samples' colour cast: with it removed the judge reads {b['classifier_accuracy']:.1f}% of them as the asked "
+           "digit (see Samples)." if b else "")
     return (f"**Under-trained checkpoint.** After {record.train_steps:,} steps its samples follow the prompt above chance but far below "
             f"what the judge reads on real images ({reals}): {m['classifier_accuracy']:.1f}% are judged the asked digit (chance "
-            f"{digit_chance:.0f}%){style}. Erasure figures measured on it are indicative only; train it longer with its recipe.")
+            f"{digit_chance:.0f}%){style}.{why} Erasure figures measured on it are indicative only; a longer run needs a lower learning rate "
+            "than the recipe's (see its comment).")

@@ -50,6 +50,10 @@ def official_config(path: str | Path) -> dict[str, Any]:
         "norm_groups": raw.get("norm_num_groups", 32),
         "head_dim": heads if isinstance(heads, int) else heads[0],
     }
+    if kind == "UNet2DConditionModel":
+        if raw.get("addition_embed_type") not in (None, "text"):
+            raise ValueError(f"config.json addition_embed_type: expected null or 'text' (a pooled prompt embedding), received {raw.get('addition_embed_type')!r}")
+        out["pooled_text"] = raw.get("addition_embed_type") == "text"
     text_config = _unet_folder(path).parent / "text_encoder" / "config.json"
     if kind == "UNet2DConditionModel" and text_config.is_file():
         text = json.loads(text_config.read_text())

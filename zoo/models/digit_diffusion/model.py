@@ -130,6 +130,9 @@ class TextConditionalUNet(nn.Module):
         image_size, channels, layers_per_block, norm_groups, head_dim, dropout, image_channels: as :class:`ClassConditionalUNet`.
         attention: per level, whether its blocks carry cross-attention (``CrossAttnDownBlock2D`` / ``CrossAttnUpBlock2D``);
             the middle block always has it.
+        pooled_text: also add an attention-pooled summary of the prompt states to the timestep embedding, as Imagen
+            and DeepFloyd IF do (diffusers' ``addition_embed_type="text"``, with ``text_heads`` heads). The summary is
+            computed inside the UNet from the same per-token states, so :meth:`denoise` keeps its signature.
 
     Shape:
         - x_t: (N, C, H, W); t: (N,) or (); input_ids: (N, max_length) int64.
@@ -139,7 +142,7 @@ class TextConditionalUNet(nn.Module):
     def __init__(self, vocab_size: int, max_length: int = 12, text_width: int = 64, text_layers: int = 2, text_heads: int = 4, image_size: int = 28,
                  channels: Sequence[int] = (16, 32, 64), layers_per_block: int = 1, attention: Sequence[bool] = (False, False, True), norm_groups: int = 8,
                  head_dim: int = 8, dropout: float = 0.0, image_channels: int = 1, token_ids: tuple[int, int, int] = (PAD_ID, BOS_ID, EOS_ID),
-                 frozen_text: bool = False) -> None:
+                 frozen_text: bool = False, pooled_text: bool = False) -> None:
         super().__init__()
         from diffusers import UNet2DConditionModel
         from transformers import CLIPTextConfig, CLIPTextModel
@@ -153,7 +156,8 @@ class TextConditionalUNet(nn.Module):
         down, up = _blocks(attention, "", "CrossAttn")
         self.unet = UNet2DConditionModel(sample_size=image_size, in_channels=image_channels, out_channels=image_channels, block_out_channels=tuple(channels), layers_per_block=layers_per_block,
                                          down_block_types=down, up_block_types=up, cross_attention_dim=text_width, norm_num_groups=norm_groups,
-                                         attention_head_dim=head_dim, dropout=dropout)
+                                         attention_head_dim=head_dim, dropout=dropout,
+                                         addition_embed_type="text" if pooled_text else None, addition_embed_type_num_heads=text_heads)
 
     def encode(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Prompt embeddings: the text encoder's last hidden states, (N, max_length, text_width) (padding masked out of

@@ -92,6 +92,9 @@ class DigitDiffusionConfig:
             must be its own.
         text_encoder: ``"joint"`` (trained with the UNet on word tokens) or ``"digit_clip_tiny"`` (that model's text
             tower, frozen, on its byte tokens; its weights are copied in when training starts).
+        pooled_text: also add an attention-pooled prompt embedding to the timestep embedding (Imagen / DeepFloyd IF;
+            see :class:`~zoo.models.digit_diffusion.model.TextConditionalUNet`): the prompt then also reaches every
+            resolution, as the class model's label does, not only the cross-attention levels.
     """
 
     conditioning: str = "class"
@@ -122,6 +125,7 @@ class DigitDiffusionConfig:
     text_layers: int = 2
     text_heads: int = 4
     text_encoder: str = "joint"
+    pooled_text: bool = False
 
 
 def _as_int(value: Any, what: str, low: int, high: int) -> int:
@@ -435,11 +439,11 @@ class DigitTextDDPM(DigitDDPM):
         c = self.config
         geometry = (c.image_size, c.channels, c.layers_per_block, c.attention, c.norm_groups, c.head_dim, c.dropout, c.image_channels)
         if c.text_encoder == "joint":
-            return TextConditionalUNet(len(self.tokenizer), c.max_prompt_tokens, c.text_width, c.text_layers, c.text_heads, *geometry)
+            return TextConditionalUNet(len(self.tokenizer), c.max_prompt_tokens, c.text_width, c.text_layers, c.text_heads, *geometry, pooled_text=c.pooled_text)
         from zoo.models.digit_clip.model import BOS_ID, EOS_ID, PAD_ID, VOCAB_SIZE
 
         tower = self._frozen_tower_shape()
-        return TextConditionalUNet(VOCAB_SIZE, *tower, *geometry, token_ids=(PAD_ID, BOS_ID, EOS_ID), frozen_text=True)
+        return TextConditionalUNet(VOCAB_SIZE, *tower, *geometry, token_ids=(PAD_ID, BOS_ID, EOS_ID), frozen_text=True, pooled_text=c.pooled_text)
 
     def _frozen_tower_shape(self) -> tuple[int, int, int, int]:
         """(context length, width, layers, heads) of the frozen text tower, which the config must repeat."""

@@ -26,6 +26,10 @@ class DigitDiffusionRecord(CheckpointRecord):
         reduced: what the tiny recipe scales down from ``paper.yaml``, one line each.
         train_cpu_seconds: CPU seconds of the training process (one thread: what it takes on an idle core; the wall
             time ``train_seconds`` is inflated on a shared machine).
+        background: text model: how far the samples' backgrounds (their 4x4 corners) are from the real background of
+            their style, and what the judge reads once that cast is removed: ``sample_error`` / ``real_error``
+            (mean absolute difference per channel, in [0, 1], of the samples and of the real test images),
+            ``classifier_accuracy`` / ``style_accuracy`` (%, the judge on the samples shifted by that difference).
     """
 
     per_class: dict[str, float]
@@ -37,6 +41,7 @@ class DigitDiffusionRecord(CheckpointRecord):
     feature_network: str
     reduced: tuple[str, ...] = field(default_factory=tuple)
     train_cpu_seconds: float = 0.0
+    background: dict[str, float] = field(default_factory=dict)
 
 
 _COMMON = dict(
@@ -66,10 +71,10 @@ SPECS = (
     ModelSpec(
         name="digit_text_ddpm_tiny",
         module="zoo.models.digit_diffusion.module:DigitTextDDPM",
-        config={"conditioning": "text", "image_channels": 3, "attention": (False, False, True), "text_encoder": "digit_clip_tiny", "max_prompt_tokens": 44},
+        config={"conditioning": "text", "image_channels": 3, "attention": (False, False, True), "text_encoder": "digit_clip_tiny", "max_prompt_tokens": 44, "pooled_text": True},
         hub_repo="zoo-models/digit_text_ddpm_tiny",
         tags=("diffusion", "text-to-image", "ddim", "classifier-free-guidance", "mnist", "concept-erasure"),
-        description="A tiny text-to-digit diffusion model (diffusers UNet2DConditionModel cross-attending to the frozen text tower of digit_clip_tiny, as Stable Diffusion keeps CLIP frozen) on the stylised digits (a digit in a style, RGB 28x28): the testbed of concept erasure and UnlearnCanvas-style benchmarks, and T2UE's text-to-image model.",
+        description="A tiny text-to-digit diffusion model (diffusers UNet2DConditionModel cross-attending to the frozen text tower of digit_clip_tiny, as Stable Diffusion keeps CLIP frozen, plus an attention-pooled prompt embedding added to the timestep embedding, as Imagen does) on the stylised digits (a digit in a style, RGB 28x28): the testbed of concept erasure and UnlearnCanvas-style benchmarks, and T2UE's text-to-image model.",
         num_params=1_105_587,
         usage='images = model.predict("a seven in the thick style", num_samples=4, seed=0)  # (4, 3, 28, 28) in [0, 1]',
         **_COMMON,

@@ -20,7 +20,9 @@ baseline the paper compares with (registered as ``concept_ablation``).
 
 Defaults from the official ``train.py`` / README (``yongliang-wu/DoCo``): AdamW lr 6e-6 x batch (``--scale_lr``),
 batch 8, 2000 steps, warm-up 1000, lambda 1, discriminator Adam lr 1e-4 (objects; 5e-4 styles) betas (0.5, 0.999),
-gradient-norm clip 1, prior weight 1, trainable cross-attention K/V (``attn2.to_k``/``to_v``). On a class-conditional
+gradient-norm clip 1, prior weight 1, trainable cross-attention K/V (``attn2.to_k``/``to_v``; a UNet that also adds a
+pooled prompt embedding to its timestep embedding, as the zoo's text model does, trains that embedding too, since
+Stable Diffusion's UNet has no such path). On a class-conditional
 UNet (no cross-attention) ``parameter_group="cross-attn"`` trains the class embedding, the conditioning projection
 that plays K/V's role. :data:`TINY` is the CPU setting of the docs pages. The official discriminator has four
 stride-2 blocks for 64x64 latents; :class:`PatchDiscriminator` keeps its layout with ``depth`` blocks (2 for 28x28).
@@ -121,13 +123,15 @@ class DoCoConfig:
 
 
 def trainable_parameters(unet: nn.Module, group: str) -> list[tuple[str, nn.Parameter]]:
-    """The parameters DoCo trains: ``cross-attn`` (``attn2`` K/V; else the class embedding), ``full-weight`` (all)."""
+    """The parameters DoCo trains: ``cross-attn`` (``attn2`` K/V, and the pooled-prompt embedding ``add_embedding`` of a
+    UNet that adds one to its timestep embedding, the other place the prompt enters; else the class embedding),
+    ``full-weight`` (all)."""
     named = list(unet.named_parameters())
     if group == "full-weight":
         return named
     if group != "cross-attn":
         raise ValueError(f"parameter_group: expected 'cross-attn' or 'full-weight', received {group!r}")
-    kv = [(n, p) for n, p in named if "attn2" in n and (".to_k" in n or ".to_v" in n)]
+    kv = [(n, p) for n, p in named if ("attn2" in n and (".to_k" in n or ".to_v" in n)) or n.startswith("add_embedding.")]
     if not kv:
         kv = [(n, p) for n, p in named if n.startswith("class_embedding")]
     if not kv:
