@@ -75,7 +75,7 @@ SPECS = (
         hub_repo="zoo-models/digit_text_ddpm_tiny",
         tags=("diffusion", "text-to-image", "ddim", "classifier-free-guidance", "mnist", "concept-erasure"),
         description="A tiny text-to-digit diffusion model (diffusers UNet2DConditionModel cross-attending to the frozen text tower of digit_clip_tiny, as Stable Diffusion keeps CLIP frozen, plus an attention-pooled prompt embedding added to the timestep embedding, as Imagen does) on the stylised digits (a digit in a style, RGB 28x28): the testbed of concept erasure and UnlearnCanvas-style benchmarks, and T2UE's text-to-image model.",
-        num_params=1_105_587,
+        num_params=1_122_547,
         usage='images = model.predict("a seven in the thick style", num_samples=4, seed=0)  # (4, 3, 28, 28) in [0, 1]',
         **_COMMON,
     ),
