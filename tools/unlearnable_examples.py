@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python tools/unlearnable_examples.py bayes_error   # BEO vs error-minimising noise on MNIST
     OMP_NUM_THREADS=1 python tools/unlearnable_examples.py bayes_error --rerun error_min   # re-measure the EM rows only
     OMP_NUM_THREADS=1 python tools/unlearnable_examples.py t2ue          # T2UE against the tiny CLIP (digit_clip_tiny)
+    OMP_NUM_THREADS=1 python tools/unlearnable_examples.py t2ue --generator-epochs 10   # a longer generator training
 
 ``bayes_error``: the 4,000 training digits of the fixed MNIST-5k split are protected by Bayes-error optimisation (BEO)
 and by sample-wise error-minimising noise (EM); a fresh small CNN is trained on a mix in which a share of the training
@@ -11,7 +12,8 @@ mixed with clean data, BEO still lowers accuracy.
 
 ``t2ue``: a T2UE generator is trained against the shipped ``digit_clip_tiny`` (frozen) on the stylised pairs of half
 of the training digits; it protects the pairs of the other half from their captions alone; a fresh dual encoder is
-trained on a mix of protected and clean pairs and its retrieval recall measured on the clean test pairs.
+trained on a mix of protected and clean pairs and its retrieval recall measured on the clean test pairs. Each run is
+also kept as ``t2ue_runs_<E>epochs.json``; the page compares its generator length with the other lengths kept there.
 
 Every row runs at reduced steps (the ``TINY_*`` dicts; the official settings are in the notes of each page).
 """
@@ -80,10 +82,15 @@ def _save_and_write(name: str, runs: dict) -> None:
 
 
 def render(name: str) -> None:
-    """Write the page ``name`` from its saved runs (no new measurement)."""
+    """Write the page ``name`` from its saved runs (no new measurement); the T2UE page's text and figure are rebuilt from
+    its measurements (and the other generator lengths kept next to it)."""
     from zoo.cards import write_evaluation_page
 
-    page = json.loads((PAGES / f"{name}_runs.json").read_text())["page"]
+    runs = json.loads((PAGES / f"{name}_runs.json").read_text())
+    if name == "t2ue":
+        runs["page"] = t2ue_content(runs)
+        (PAGES / f"{name}_runs.json").write_text(json.dumps(runs, indent=1) + "\n")
+    page = dict(runs["page"])
     page.pop("path")
     write_evaluation_page(PAGES / name, **{k: tuple(tuple(r) if isinstance(r, list) else r for r in v) if isinstance(v, list) else v for k, v in page.items()})
 
@@ -195,7 +202,29 @@ def _surrogate_loss(surrogate, images: torch.Tensor, texts: list[str], batch_siz
     return sum(losses) / len(losses)
 
 
-def t2ue_page() -> None:
+def _t2ue_recall(runs: dict[str, list[dict[str, float]]], key: str = "i2t_recall@1") -> dict[str, tuple[float, float]]:
+    """Mean and std of ``key`` per setting (``"T2UE@1"`` ...) of a T2UE run's victims."""
+    return {name: _mean_std([r[key] for r in rows]) for name, rows in runs.items()}
+
+
+def _t2ue_holds(clean: tuple[float, float], full: tuple[float, float], random: tuple[float, float]) -> bool:
+    """T2UE's claim on (mean, std) I2T R@1: all-protected recall under half the clean one and under random noise's,
+    beyond one standard deviation of each."""
+    return full[0] + full[1] < 0.5 * (clean[0] - clean[1]) and full[0] + full[1] < random[0] - random[1]
+
+
+def _t2ue_other_lengths(epochs: int) -> list[dict]:
+    """The saved T2UE runs (``t2ue_runs_<E>epochs.json``) of generator lengths other than ``epochs``, shortest first."""
+    found = []
+    for path in PAGES.glob("t2ue_runs_*epochs.json"):
+        runs = json.loads(path.read_text())
+        if runs["setting"]["generator_epochs"] != epochs:
+            found.append({**runs, "file": path.name})
+    return sorted(found, key=lambda r: r["setting"]["generator_epochs"])
+
+
+def t2ue_page(generator_epochs: int | None = None) -> None:
+    """Measure and write the T2UE page; ``generator_epochs`` overrides ``TINY_T2UE``'s generator length."""
     import zoo
     from zoo.data.stylized_digits import StylizedDigits
     from zoo.models.digit_clip.model import tokenize
@@ -205,7 +234,9 @@ def t2ue_page() -> None:
     sys.path.insert(0, str(ROOT / "tools"))
     from weights.digit_clip import test_pairs
 
-    cfg = TINY_T2UE
+    if generator_epochs is not None and generator_epochs < 1:
+        raise ValueError(f"--generator-epochs: expected a positive number of epochs, received {generator_epochs}")
+    cfg = {**TINY_T2UE, **({"generator_epochs": generator_epochs} if generator_epochs else {})}
     surrogate = zoo.load("digit_clip_tiny").net
     train = StylizedDigits("train", caption_seed=0)
     images, _, _ = train.tensors()
@@ -234,7 +265,6 @@ def t2ue_page() -> None:
     per_epoch = [sum(chunk) / len(chunk) for chunk in (history[i : i + len(history) // cfg["generator_epochs"]] for i in range(0, len(history), len(history) // cfg["generator_epochs"])) if chunk]
     gallery = test_pairs(surrogate.config.context_length)
     print("generator", gen_seconds, per_epoch, surrogate_losses, flush=True)
-    keys = ("i2t_recall@1", "i2t_recall@5", "t2i_recall@1", "t2i_recall@5")
     runs: dict[str, list[dict[str, float]]] = {}
     settings = [("none (clean)", clean, 0.0)] + [("T2UE", protected, r) for r in cfg["ratios"][1:]] + [("random ±ε", noisy, 1.0)]
     for name, data, ratio in settings:
@@ -242,8 +272,22 @@ def t2ue_page() -> None:
             row = retrieval_row(clean, data, texts, gallery, ratio, steps=cfg["victim_steps"], seed=seed)
             print(name, ratio, seed, row, flush=True)
             runs.setdefault(f"{name}@{ratio:g}", []).append({"seed": seed, **row})
+    measured = {"setting": cfg, "protected_pairs": len(texts), "generator_seconds": gen_seconds, "generator_loss": history, "generator_loss_per_epoch": per_epoch,
+                "surrogate_infonce_private": surrogate_losses, "victims": runs}
+    PAGES.mkdir(parents=True, exist_ok=True)
+    (PAGES / f"t2ue_runs_{cfg['generator_epochs']}epochs.json").write_text(json.dumps(measured, indent=1) + "\n")
+    _save_and_write("t2ue", {**measured, "page": t2ue_content(measured)})
+
+
+def t2ue_content(measured: dict) -> dict:
+    """The T2UE page (its figure written on the way) from a run's measurements, compared with the runs of other
+    generator lengths kept next to it (``t2ue_runs_<E>epochs.json``)."""
+    cfg, runs, history = measured["setting"], measured["victims"], measured["generator_loss"]
+    surrogate_losses, per_epoch, gen_seconds = measured["surrogate_infonce_private"], measured["generator_loss_per_epoch"], measured["generator_seconds"]
+    keys = ("i2t_recall@1", "i2t_recall@5", "t2i_recall@1", "t2i_recall@5")
+    settings = [("none (clean)", 0.0)] + [("T2UE", r) for r in cfg["ratios"][1:]] + [("random ±ε", 1.0)]
     rows, stats = [], {}
-    for name, _, ratio in settings:
+    for name, ratio in settings:
         per_seed = runs[f"{name}@{ratio:g}"]
         cells = []
         for k in keys:
@@ -255,23 +299,46 @@ def t2ue_page() -> None:
     for name, ratios in (("T2UE", cfg["ratios"]), ("random ±ε", (0.0, 1.0))):
         points = [("none (clean)" if r == 0 else name, r) for r in ratios]
         series[f"{name} (I2T R@1)"] = ([r for _, r in points], [stats[(n, r, "i2t_recall@1")][0] for n, r in points], [stats[(n, r, "i2t_recall@1")][1] for n, r in points])
+    others = _t2ue_other_lengths(cfg["generator_epochs"])
+    for other in others:  # the same victims against a generator trained for another number of epochs
+        recall = _t2ue_recall(other["victims"])
+        ratios = [r for r in cfg["ratios"] if f"T2UE@{r:g}" in recall or r == 0]
+        points = [recall["none (clean)@0" if r == 0 else f"T2UE@{r:g}"] for r in ratios]
+        series[f"T2UE, generator {other['setting']['generator_epochs']} epochs (I2T R@1)"] = (ratios, [m for m, _ in points], [s for _, s in points])
+    series = {(f"T2UE, generator {cfg['generator_epochs']} epochs (I2T R@1)" if k == "T2UE (I2T R@1)" and others else k): v for k, v in series.items()}
     PAGES.mkdir(parents=True, exist_ok=True)
-    _plot(PAGES / "t2ue.png", series, f"I2T recall@1 on clean test pairs (mean ± std, {len(cfg['victim_seeds'])} seeds)", "Victim dual encoder vs protected share (T2UE, ε 8/255)")
+    _plot(PAGES / "t2ue.png", series, f"I2T recall@1 on clean test pairs\n(mean ± std, {len(cfg['victim_seeds'])} seeds)", "Victim dual encoder vs protected share (T2UE, ε 8/255)")
     base, half, full, rand = (stats[(n, r, "i2t_recall@1")] for n, r in (("none (clean)", 0.0), ("T2UE", 0.5), ("T2UE", 1.0), ("random ±ε", 1.0)))
-    # the claim holds when all-protected recall is under half the clean one and under random noise's, beyond the seeds' spread
-    holds = full[0] + full[1] < 0.5 * (base[0] - base[1]) and full[0] + full[1] < rand[0] - rand[1]
+    holds = _t2ue_holds(base, full, rand)
     first, last = history[:10], history[-10:]
     n_seeds = len(cfg["victim_seeds"])
+    command = "OMP_NUM_THREADS=1 python tools/unlearnable_examples.py t2ue" + (
+        f" --generator-epochs {cfg['generator_epochs']}" if cfg["generator_epochs"] != TINY_T2UE["generator_epochs"] else "")
+
+    def length_note(other: dict) -> str:
+        recall, loss, epochs = _t2ue_recall(other["victims"]), other["surrogate_infonce_private"], other["setting"]["generator_epochs"]
+        m1, s1 = recall["T2UE@1"]
+        mine = {r["seed"]: r["i2t_recall@1"] for r in runs["T2UE@1"]}
+        diffs = [mine[r["seed"]] - r["i2t_recall@1"] for r in other["victims"]["T2UE@1"] if r["seed"] in mine]
+        direction = "all in one direction" if all(d > 0 for d in diffs) or all(d < 0 for d in diffs) else "in both directions"
+        return (f"Against a generator trained {epochs} epochs ({other['file']}, measured by the same command with --generator-epochs {epochs}, "
+                f"{other['generator_seconds'] / 60:.1f} CPU-minutes; the same victims): surrogate InfoNCE on the protected pairs {loss['T2UE']:.3f} there against "
+                f"{surrogate_losses['T2UE']:.3f} here (clean {loss['clean']:.3f}); all-protected I2T R@1 {m1:.3f} ± {s1:.3f} there against {full[0]:.3f} ± {full[1]:.3f} here "
+                f"(by the same criterion the claim {'holds' if _t2ue_holds(recall['none (clean)@0'], recall['T2UE@1'], recall['random ±ε@1']) else 'does not hold'} "
+                f"there). Per victim seed (the same initialisation, batches and mix in both) {cfg['generator_epochs']} instead of {epochs} epochs change it by "
+                f"{', '.join(f'{d:+.3f}' for d in diffs)} ({direction}): "
+                f"{'longer' if cfg['generator_epochs'] > epochs else 'shorter'} generator training {'lowers' if surrogate_losses['T2UE'] < loss['T2UE'] else 'raises'} "
+                f"the surrogate's InfoNCE on the protected pairs and {'raises' if sum(diffs) > 0 else 'lowers'} the fresh victims' all-protected recall.")
     page = dict(
         path="docs/unlearning/unlearnable/t2ue",
         title="T2UE: unlearnable image-text pairs from their captions alone",
-        command="OMP_NUM_THREADS=1 python tools/unlearnable_examples.py t2ue",
+        command=command,
         models=("digit_clip_tiny",),
         columns=("noise", "protected share", "I2T R@1", "± std", "I2T R@5", "± std", "T2I R@1", "± std", "T2I R@5", "± std"),
         rows=rows,
         summary=(
             f"A T2UE generator (text embedding + latent -> SSCBN up-sampling blocks -> ε·tanh, ε 8/255) is trained {cfg['generator_epochs']} epochs "
-            f"against the frozen digit_clip_tiny on the stylised pairs of half of the training digits, then protects the {len(texts):,} pairs of "
+            f"against the frozen digit_clip_tiny on the stylised pairs of half of the training digits, then protects the {measured['protected_pairs']:,} pairs of "
             f"{cfg['victim_digits']} other digits from their captions alone; on those unseen pairs the surrogate's InfoNCE (what the generator "
             f"minimises) is {surrogate_losses['T2UE']:.3f} protected against {surrogate_losses['clean']:.3f} clean and {surrogate_losses['random']:.3f} "
             "under random ±ε noise. "
@@ -280,6 +347,7 @@ def t2ue_page() -> None:
             f"protected (random ±ε noise: {rand[0]:.3f} ± {rand[1]:.3f}). The paper's claim that text-only noise makes the pairs unlearnable "
             f"{'holds' if holds else 'does not hold'} here (criterion: all-protected R@1 under half the clean one and under random noise's, "
             "beyond one standard deviation of each); partial protection is weak in the paper too (its Table 5)."
+            + "".join(" " + length_note(other) for other in others)
         ),
         notes=(
             f"Reduced steps: generator ({cfg['generator_channels']} channels, 2 SSACN blocks) {cfg['generator_epochs']} epochs ({len(history)} steps of 128) at AdamW lr "
@@ -294,23 +362,25 @@ def t2ue_page() -> None:
             "is CLIP's; digit_text_ddpm_tiny is not used); no image of the protected pairs reaches the generator.",
             "Recall: the 6,000 clean test images query the 180 distinct test captions (I2T) and those captions the images (T2I); a "
             "hit is an item of the query's digit and style (a random ranking: R@1 0.017, R@5 0.08).",
+            *((f"Other generator lengths on the figure: {', '.join(str(o['setting']['generator_epochs']) for o in others)} epochs "
+               f"({', '.join(o['file'] for o in others)}; everything else as this run).",) if others else ()),
         ),
         figures=("t2ue.png",),
     )
-    _save_and_write("t2ue", {"setting": cfg, "generator_seconds": gen_seconds, "generator_loss": history, "generator_loss_per_epoch": per_epoch,
-                             "surrogate_infonce_private": surrogate_losses, "victims": runs, "page": page})
+    return page
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("page", choices=("bayes_error", "t2ue"))
     parser.add_argument("--render", action="store_true", help="rewrite the page from its saved runs (<page>_runs.json) without measuring")
+    parser.add_argument("--generator-epochs", type=int, help=f"t2ue page: generator epochs (default {TINY_T2UE['generator_epochs']})")
     parser.add_argument("--rerun", nargs="+", choices=("bayes_error", "error_min", "random"), help="bayes_error page: re-measure only these noises")
     args = parser.parse_args()
     if args.render:
         render(args.page)
     else:
-        bayes_error_page(tuple(args.rerun) if args.rerun else None) if args.page == "bayes_error" else t2ue_page()
+        bayes_error_page(tuple(args.rerun) if args.rerun else None) if args.page == "bayes_error" else t2ue_page(args.generator_epochs)
     return 0
 
 

@@ -39,8 +39,9 @@ PAPER = dict(alpha=1.2, t_min=38 / 1000, t_init=440 / 1000, t_max=712 / 1000, sg
 """The official CIFAR-10 SFD config (t fractions of the T = 1000 DDPM schedule)."""
 
 TINY = dict(iterations=150, batch_size=8, lr=1e-4, ema_rate=0.967)
-"""The CPU run of docs/unlearning/generative/sfd: 150 iterations of batch 8 at lr 1e-4 (paper: 50k of 128 at 1e-5); the
-EMA's horizon 1 / (1 - rate) kept at a fifth of the run, as the official 10k of 50k."""
+"""The CPU setting of docs/unlearning/generative/sfd: 150 iterations of batch 8 at lr 1e-4 (paper: 50k of 128 at 1e-5); the
+EMA's horizon 1 / (1 - rate) kept at a fifth of the run, as the official 10k of 50k. The page may run longer
+(``tools/generative_unlearning.py --sfd-iterations N``, the EMA rate rescaled to keep the horizon; the page prints its command)."""
 
 
 @dataclass
