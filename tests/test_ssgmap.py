@@ -336,6 +336,54 @@ def test_procedural_attributes_are_known_and_paired():
     assert EXPRESSIONS[4] == "jaw_left" and EXPRESSIONS[8] == "mouth_right"
 
 
+def test_mean_face_is_the_expected_face_and_symmetric(template):
+    from zoo.data.faces3d import ProceduralFaces
+
+    mean = ProceduralFaces().mean_shape()
+    np.testing.assert_allclose(mean, mean[template.mirror] * FLIP.numpy(), atol=1e-12)
+    shapes, _ = faces(2000, seed=5)
+    assert np.abs(shapes.numpy().mean(0) - mean).max() < 0.01  # the sample mean of 2000 faces (measured 0.002)
+
+
+def test_augmentation_switches_apply_scale_and_rotation_separately():
+    plain = ProceduralFaceDataset(4, seed=1, augment=False)[2]
+    rot_only = ProceduralFaceDataset(4, seed=1, random_scale=False)[2]
+    both = ProceduralFaceDataset(4, seed=1)[2]
+    assert float(rot_only["scale"]) == 1.0 and float(both["scale"]) != 1.0
+    torch.testing.assert_close(rot_only["rotation"], both["rotation"])
+    torch.testing.assert_close(rot_only["shape"], plain["shape"] @ rot_only["rotation"])
+
+
+def test_face_normalisation_follows_the_input_position_and_size():
+    """With ``normalisation="face"`` the generator's output moves and stretches (per axis) with its input exactly
+    (instance norm makes the official one blind to both); the default is the official model."""
+    x, c = faces(2)
+    gain, shift = torch.tensor([1.3, 0.8, 1.1]), torch.tensor([0.2, -0.1, 0.05])
+    moved = gain * x + shift
+    torch.manual_seed(0)
+    face = SSGMap({"map_size": 64, "conv_dim": 4, "repeat_num": 1, "normalisation": "face"}).eval()
+    torch.testing.assert_close(face(moved, c), gain * face(x, c) + shift, atol=2e-5, rtol=1e-4)
+    torch.manual_seed(0)
+    plain = SSGMap({"map_size": 64, "conv_dim": 4, "repeat_num": 1}).eval()
+    assert float((plain(moved, c) - gain * plain(x, c) - shift).abs().max()) > 1e-2
+    with pytest.raises(ValueError, match="normalisation"):
+        SSGMap({"map_size": 64, "conv_dim": 4, "repeat_num": 1, "normalisation": "per_axis"})
+
+
+def test_mean_face_normalisation_adds_the_mean_back(gmap64):
+    """``normalisation="mean_face"``: G(x) = G_0(x - mean) + mean, and D sees ``x - mean``."""
+    from zoo.data.faces3d import ProceduralFaces
+
+    mean = torch.from_numpy(ProceduralFaces().mean_shape()).float()
+    x, c = faces(2)
+    torch.manual_seed(0)
+    official = SSGMapGenerator(gmap64, conv_dim=4, repeat_num=1).eval()
+    centred = SSGMapGenerator(gmap64, conv_dim=4, repeat_num=1, centre=mean).eval()
+    centred.load_state_dict(official.state_dict())
+    torch.testing.assert_close(centred(x, c)[0], official(x - mean, c)[0] + mean, atol=1e-5, rtol=1e-5)
+    assert set(centred.state_dict()) == set(official.state_dict())  # the weights files keep the official keys
+
+
 def test_facescape_hdf5_module_reads_the_official_layout(tmp_path):
     shapes, labels = faces(6)
     path = write_facescape_hdf5(tmp_path / "training_data.hdf5", shapes.numpy(), labels.numpy())

@@ -12,7 +12,11 @@ the translation of the face is scored against the same person's true shape with 
   (``ProceduralFaces.fit``, which fits the generator's own fields and is exact on true shapes) on the translations;
 - ``identity_cosine``: cosine between the probe's identity coefficients of the translation and the true ones;
 - ``symmetry_error``: mean distance of each vertex to its mirror vertex's reflection, over targets with a symmetric
-  expression (0 for the truth).
+  expression (0 for the truth);
+- ``self_error``: the reconstruction ``G(x, c_org)`` against ``x`` (how well the generator reproduces a face);
+- ``edit_error``: the translation's change ``G(x, c_trg) - G(x, c_org)`` against the true change ``x_trg - x``, per
+  vertex: the attribute edit with the reconstruction error (common to both outputs) taken out; leaving the face
+  unchanged scores the size of the true change.
 
 Plus the map checks (round trip, pixel coverage, symmetry) and ``before_after.png``: matplotlib 3-D renders of the
 input, the truth and each row's translation.
@@ -75,9 +79,11 @@ def held_out():
     return data, stack, identity
 
 
-def scores(data, batch, identity, shapes: torch.Tensor, mirror: np.ndarray) -> dict[str, float]:
-    """The card's metrics of translated ``shapes`` (B, V, 3) against the batch's true targets."""
+def scores(data, batch, identity, shapes: torch.Tensor, mirror: np.ndarray, reconstruction: torch.Tensor) -> dict[str, float]:
+    """The card's metrics of translated ``shapes`` (B, V, 3) against the batch's true targets, with the same
+    generator's ``reconstruction`` (B, V, 3) of each input (``G(x, c_org)``)."""
     truth = batch["target_shape"]
+    x = batch["shape"]
     fit = data.faces.fit(shapes.numpy())
     expr, gender, age = zip(*[decode_label(c) for c in batch["target_label"].numpy()])
     cos = (fit["identity"] * identity).sum(1) / (np.linalg.norm(fit["identity"], axis=1) * np.linalg.norm(identity, axis=1) + 1e-12)
@@ -91,6 +97,8 @@ def scores(data, batch, identity, shapes: torch.Tensor, mirror: np.ndarray) -> d
         "age_error_years": float(np.mean(np.abs(fit["age"] - np.array(age)))),
         "identity_cosine": float(cos.mean()),
         "symmetry_error": float(mirror_err[symmetric].mean()),
+        "self_error": float((reconstruction - x).norm(dim=-1).mean()),
+        "edit_error": float(((shapes - reconstruction) - (truth - x)).norm(dim=-1).mean()),
     }
 
 
@@ -157,13 +165,17 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     template = models[FULL].template
     with torch.no_grad():
         translated = {name: m(batch["shape"], batch["target_label"]) for name, m in models.items()}
-    results = {name: scores(data, batch, identity, out, template.mirror) for name, out in translated.items()}
-    results["input unchanged (no translation)"] = scores(data, batch, identity, batch["shape"], template.mirror)
-    results["true targets (the probe's check)"] = scores(data, batch, identity, batch["target_shape"], template.mirror)
+        reconstructed = {name: m(batch["shape"], batch["label"]) for name, m in models.items()}
+    x = batch["shape"]
+    results = {name: scores(data, batch, identity, out, template.mirror, reconstructed[name]) for name, out in translated.items()}
+    results["input unchanged (no translation)"] = scores(data, batch, identity, x, template.mirror, x)
+    results["true targets (the probe's check)"] = scores(data, batch, identity, batch["target_shape"], template.mirror, x)
     # The best any generator on this map can do: the true targets through the map and back (unmasked).
     g = models[FULL].geomap
-    floor = g.decode(g.encode(batch["target_shape"], masked=False))
-    results["true targets through the 64 x 64 map (a map generator's floor)"] = scores(data, batch, identity, floor, template.mirror)
+    through = lambda v: g.decode(g.encode(v, masked=False))  # noqa: E731
+    results["true targets through the 64 x 64 map (a map generator's floor)"] = scores(
+        data, batch, identity, through(batch["target_shape"]), template.mirror, through(x)
+    )
 
     picks = [i for i in range(EVAL_FACES) if decode_label(batch["target_label"][i].numpy())[0] != decode_label(batch["label"][i].numpy())[0]][:2]
     panels = {}

@@ -336,6 +336,12 @@ class ProceduralFaces:
             "age": lo + coef[:, -1] * (hi - lo),
         }
 
+    def mean_shape(self) -> np.ndarray:
+        """The expected face under :meth:`sample_factors` (identity 0, each expression at its mean intensity 1 with
+        probability 1/20, the two genders cancelling, the mean age's sag): mirror symmetric, as the template. Shape:
+        (V, 3), float64."""
+        return self.template.vertices + self.expressions.mean(0) + 0.5 * self.age
+
     def shape(self, f: FaceFactors) -> np.ndarray:
         """The face's vertices. Shape: (V, 3), float32."""
         lo, hi = AGE_RANGE
@@ -364,8 +370,10 @@ def augment(shape: np.ndarray, rng: np.random.Generator | None, scale: bool = Tr
     Returns:
         ``shape`` (V, 3), ``rotation`` (3, 3) and ``scale`` (1,), float32 tensors.
     """
-    s = 0.9 + 0.2 * rng.random() if rng is not None and scale else 1.0
-    r = euler_rotation(-10.0 + 20.0 * rng.random(3)) if rng is not None and rotate else np.eye(3)
+    # Both draws are made whichever parts apply, so that a face gets the same rotation with or without scaling.
+    u, angles = (rng.random(), rng.random(3)) if rng is not None else (0.5, np.full(3, 0.5))
+    s = 0.9 + 0.2 * u if rng is not None and scale else 1.0
+    r = euler_rotation(-10.0 + 20.0 * angles) if rng is not None and rotate else np.eye(3)
     return {
         "shape": torch.from_numpy((shape * s @ r).astype(np.float32)),
         "rotation": torch.from_numpy(r.astype(np.float32)),
@@ -383,12 +391,14 @@ class ProceduralFaceDataset(Dataset):
         augment: apply the official scale and rotation augmentation.
         paired: also return ``target_label`` and ``target_shape``: the same person with random other attributes
             (evaluation only), unaugmented.
+        random_scale, random_rot: which parts of the augmentation to apply (the official dataset's switches).
     """
 
-    def __init__(self, length: int, seed: int = 0, augment: bool = True, paired: bool = False) -> None:
+    def __init__(self, length: int, seed: int = 0, augment: bool = True, paired: bool = False, random_scale: bool = True, random_rot: bool = True) -> None:
         if length < 1:
             raise ValueError(f"length: expected at least 1 face, received {length}")
         self.length, self.seed, self.augment, self.paired = length, seed, augment, paired
+        self.random_scale, self.random_rot = random_scale, random_rot
         self.faces = ProceduralFaces()
 
     def __len__(self) -> int:
@@ -399,7 +409,8 @@ class ProceduralFaceDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         f = self.factors(index)
-        item = augment(self.faces.shape(f), np.random.default_rng([self.seed, index, 1]) if self.augment else None)
+        rng = np.random.default_rng([self.seed, index, 1]) if self.augment else None
+        item = augment(self.faces.shape(f), rng, self.random_scale, self.random_rot)
         item["label"] = torch.from_numpy(f.label)
         if self.paired:
             rng = np.random.default_rng([self.seed, index, 2])

@@ -35,19 +35,25 @@ class HierarchicalDiscriminator(nn.Module):
         c_dim: label size (25: 24 logits and the age).
         repeat_num: strided convs (6).
         scales: the heads whose logits form ``out_src``.
+        centre: the data normalisation's per-vertex offset, subtracted before the map (None: zero; see
+            :class:`~zoo.models.ssgmap.model.SSGMapGenerator`). Shape: (V, 3).
 
     Shape:
         - vertices: (B, V, 3).
         - output: ``(out_src (B, len(scales) * (S/4)^2), out_cls (B, c_dim))``.
     """
 
-    def __init__(self, geomap: GeometricMap, image_size: int = 128, conv_dim: int = 64, c_dim: int = 25, repeat_num: int = 6, scales: tuple[int, ...] = SCALES) -> None:
+    def __init__(
+        self, geomap: GeometricMap, image_size: int = 128, conv_dim: int = 64, c_dim: int = 25, repeat_num: int = 6,
+        scales: tuple[int, ...] = SCALES, centre: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         if repeat_num < 5 or image_size % 2**repeat_num:
             raise ValueError(f"discriminator: expected repeat_num >= 5 and image_size divisible by 2^repeat_num, received {repeat_num} and {image_size}")
         if not scales or any(s not in SCALES for s in scales):
             raise ValueError(f"scales: expected a non-empty subset of {SCALES}, received {scales}")
         self.geomap, self.scales = geomap, tuple(scales)
+        self.register_buffer("centre", torch.zeros(geomap.num_vertices, 3) if centre is None else centre.float(), persistent=False)
         dims = [3] + [conv_dim * 2**i for i in range(repeat_num)]
         pairs = list(zip(dims[:-1], dims[1:]))
         first = repeat_num - 4
@@ -60,7 +66,7 @@ class HierarchicalDiscriminator(nn.Module):
 
     def forward(self, vertices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b = vertices.shape[0]
-        h1 = self.level1(self.geomap.encode(vertices))
+        h1 = self.level1(self.geomap.encode(vertices - self.centre.to(vertices.dtype)))
         h2 = self.level2(h1)
         h3 = self.level3(h2)
         heads = {

@@ -97,21 +97,39 @@ def symmetry_error(gmap: torch.Tensor, label: torch.Tensor, rotation: torch.Tens
 class SSGMapGenerator(nn.Module):
     """StarGAN's generator on the geometric map (see the module docstring).
 
+    The network works in normalised coordinates: ``(v - centre)`` in, the output plus ``centre`` back (a fixed
+    affine map outside the network, as the official data are normalised before training and denormalised after).
+    ``centre`` zero (the default) is the official model on data normalised beforehand; a per-vertex mean face
+    (``SSGMapConfig.normalisation = "mean_face"``) makes the network reproduce a face's deviation from the mean
+    instead of its absolute coordinates; ``per_face`` centres each face on its centroid and divides each axis by the
+    face's spread along it (``"face"``). The symmetry error is taken on the denormalised map.
+
     Args:
         geomap: the mesh <-> map tables.
         conv_dim: channels of the first conv (official 64).
         c_dim: label size (25).
         repeat_num: residual blocks (6).
         use_running_stats: normalise by the running statistics at inference (see :class:`RunningInstanceNorm2d`).
+        centre: the normalisation's per-vertex offset (None: zero). Shape: (V, 3).
+        per_face: normalise each face by its own centroid and spread along each axis instead (``normalisation =
+            "face"``), so that the output follows the input's position and extent, which instance norm removes.
 
     Shape:
         - vertices: (B, V, 3); label: (B, c_dim); rotation: (B, 3, 3), optional (identity).
         - output: ``(vertices (B, V, 3), symmetry error (B, 3, S, S))``.
     """
 
-    def __init__(self, geomap: GeometricMap, conv_dim: int = 64, c_dim: int = 25, repeat_num: int = 6, use_running_stats: bool = False) -> None:
+    def __init__(
+        self, geomap: GeometricMap, conv_dim: int = 64, c_dim: int = 25, repeat_num: int = 6, use_running_stats: bool = False,
+        centre: torch.Tensor | None = None, per_face: bool = False,
+    ) -> None:
         super().__init__()
         self.geomap, self.c_dim = geomap, c_dim
+        if centre is not None and tuple(centre.shape) != (geomap.num_vertices, 3):
+            raise ValueError(f"centre: expected shape ({geomap.num_vertices}, 3), received {tuple(centre.shape)}")
+        # Not persistent: derived from the config (and the template), so the weights files keep the official keys.
+        self.register_buffer("centre", torch.zeros(geomap.num_vertices, 3) if centre is None else centre.float(), persistent=False)
+        self.per_face = per_face
         run = use_running_stats
         d = conv_dim
         self.stem = _conv_norm_relu(nn.Conv2d(3 + c_dim, d, 7, 1, 3, bias=False), d, run)
@@ -150,5 +168,11 @@ class SSGMapGenerator(nn.Module):
     def forward(self, vertices: torch.Tensor, label: torch.Tensor, rotation: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if rotation is None:
             rotation = torch.eye(3, dtype=vertices.dtype, device=vertices.device).expand(len(vertices), 3, 3)
-        out = self.translate_map(self.geomap.encode(vertices), label)
-        return self.geomap.decode(out), symmetry_error(out, label, rotation, self.geomap)
+        centre = self.centre.to(vertices.dtype)[None].expand(len(vertices), -1, -1)
+        scale = torch.ones(len(vertices), 1, 3, dtype=vertices.dtype, device=vertices.device)
+        if self.per_face:
+            centre = vertices.mean(1, keepdim=True).expand_as(vertices)
+            scale = (vertices - centre).pow(2).mean(1, keepdim=True).clamp_min(1e-12).sqrt()
+        out = self.translate_map(self.geomap.encode((vertices - centre) / scale), label)
+        absolute = out * scale.transpose(1, 2)[..., None] + self.geomap.encode(centre, masked=False)
+        return self.geomap.decode(out) * scale + centre, symmetry_error(absolute, label, rotation, self.geomap)

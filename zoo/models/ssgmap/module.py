@@ -36,7 +36,8 @@ from zoo.core import checks
 from zoo.core.adversarial import AdversarialConfig, AdversarialModule
 from zoo.core.optional import require
 from zoo.data.faces3d import (
-    AGE_RANGE, ASYMMETRIC_EXPRESSIONS, EXPRESSIONS, GENDERS, LABEL_DIM, ProceduralFaceDataset, age_to_label, face_template,
+    AGE_RANGE, ASYMMETRIC_EXPRESSIONS, EXPRESSIONS, GENDERS, LABEL_DIM, ProceduralFaceDataset, ProceduralFaces, age_to_label,
+    face_template,
 )
 from zoo.losses.adversarial import hinge_generator_loss, interpolated_gradient_penalty, wasserstein_critic_loss
 from zoo.models.ssgmap.discriminator import HierarchicalDiscriminator
@@ -68,6 +69,13 @@ class SSGMapConfig(AdversarialConfig):
         c_dim: label size (25).
         repeat_num: generator residual blocks (6).
         use_running_stats: normalise by the running statistics at inference (False: per instance, as the official demo).
+        normalisation: how coordinates are normalised before the networks (a fixed affine map; the official data are
+            normalised per axis before training, so ``"none"`` is the official model on normalised data):
+            ``"none"``; ``"mean_face"``: minus the procedural faces' expected face, vertex by vertex, so that the
+            networks see a face's deviation from the mean (procedural template only); ``"face"``: the generator sees
+            each face per axis centred on its own centroid and divided by its own spread (root mean square about
+            the centroid), and its output is mapped back with the input's (the official per-axis normalisation,
+            taken per face: instance norm makes the official generator blind to a face's position and extent).
         d_conv_dim: discriminator width (64).
         d_repeat_num: discriminator strided convs (6).
         d_scales: the discriminator's real/fake heads ((1, 2, 3): hierarchical; (3,): StarGAN's single head).
@@ -92,6 +100,7 @@ class SSGMapConfig(AdversarialConfig):
     c_dim: int = 25
     repeat_num: int = 6
     use_running_stats: bool = False
+    normalisation: str = "none"
     d_conv_dim: int = 64
     d_repeat_num: int = 6
     d_scales: tuple[int, ...] = (1, 2, 3)
@@ -114,6 +123,14 @@ def _procedural_tables(cols: int, rows: int, size: int, kind: str) -> tuple[torc
     t = face_template(cols, rows)
     g = GeometricMap.from_template(t.vertices, t.faces, t.mirror, size, kind)
     return g.indices, g.weights, g.grid, g.keep == 0, torch.tensor(g.coverage())
+
+
+NORMALISATIONS = ("none", "mean_face", "face")
+
+
+@lru_cache(maxsize=4)
+def _mean_face(cols: int, rows: int) -> np.ndarray:
+    return ProceduralFaces(face_template(cols, rows)).mean_shape()
 
 
 def build_geomap(cfg: SSGMapConfig) -> GeometricMap:
@@ -168,9 +185,20 @@ class SSGMap(AdversarialModule):
         if cfg.n_critic < 1 or cfg.lr_update_step < 1:
             raise ValueError(f"n_critic, lr_update_step: expected integers >= 1, received {cfg.n_critic}, {cfg.lr_update_step}")
         geomap = build_geomap(cfg)
-        self.net = SSGMapGenerator(geomap, cfg.conv_dim, cfg.c_dim, cfg.repeat_num, cfg.use_running_stats)
-        self.setup_ema()
         self.template = None if cfg.grid_file else face_template(cfg.template_cols, cfg.template_rows)
+        self.net = SSGMapGenerator(geomap, cfg.conv_dim, cfg.c_dim, cfg.repeat_num, cfg.use_running_stats, self._centre(), cfg.normalisation == "face")
+        self.setup_ema()
+
+    def _centre(self) -> torch.Tensor | None:
+        """The normalisation's per-vertex offset (:attr:`SSGMapConfig.normalisation`), None for ``"none"``."""
+        kind = self.config.normalisation
+        if kind not in NORMALISATIONS:
+            raise ValueError(f"normalisation: expected one of {NORMALISATIONS}, received {kind!r}")
+        if kind in ("none", "face"):
+            return None
+        if self.template is None:
+            raise ValueError("normalisation: expected 'none' with official tables (grid_file; the official data are normalised beforehand), received 'mean_face'")
+        return torch.from_numpy(_mean_face(self.config.template_cols, self.config.template_rows)).float()
 
     @property
     def geomap(self) -> GeometricMap:
@@ -185,7 +213,9 @@ class SSGMap(AdversarialModule):
         """Build the discriminator (training only; not in the shipped weights). Idempotent."""
         cfg = self.config
         if "D" not in self.discriminators:
-            disc = HierarchicalDiscriminator(self.geomap, self.geomap.size, cfg.d_conv_dim, cfg.c_dim, cfg.d_repeat_num, tuple(cfg.d_scales))
+            disc = HierarchicalDiscriminator(
+                self.geomap, self.geomap.size, cfg.d_conv_dim, cfg.c_dim, cfg.d_repeat_num, tuple(cfg.d_scales), self.net.centre.detach().cpu().clone()
+            )
             self.discriminators["D"] = disc.to(self.device)
 
     def _check_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

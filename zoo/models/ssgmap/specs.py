@@ -40,15 +40,16 @@ _COMMON = dict(
     usage='out = model.predict("face.ply", expression="smile", age=60)  # mesh on the template topology -> translated mesh',
 )
 
-TINY = {"map_size": 64, "conv_dim": 8, "repeat_num": 2, "d_conv_dim": 8}
-"""The shipped tiny SSGMap: a 64 x 64 map, generator width 8 with 2 residual blocks, discriminator width 8."""
+TINY = {"map_size": 64, "conv_dim": 8, "repeat_num": 2, "d_conv_dim": 8, "normalisation": "face"}
+"""The shipped tiny SSGMap: a 64 x 64 map, generator width 8 with 2 residual blocks, discriminator width 8, each face
+normalised per axis by its own centroid and spread before the generator."""
 
 SPECS = (
     ModelSpec(
         name="ssgmap_tiny",
         config=TINY,
         hub_repo="zoo-models/ssgmap_tiny",
-        description="A small SSGMap (64 x 64 square symmetric geometric map; StarGAN generator of width 8 with 2 residual blocks) translating the expression, gender and age of procedural 3-D faces; official generators load into `ssgmap` with `official=True`.",
+        description="A small SSGMap (64 x 64 square symmetric geometric map; StarGAN generator of width 8 with 2 residual blocks, each face normalised by its own centroid and spread) translating the expression, gender and age of procedural 3-D faces; official generators load into `ssgmap` with `official=True`.",
         num_params=69912,
         **_COMMON,
     ),
