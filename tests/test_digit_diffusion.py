@@ -194,6 +194,21 @@ def test_diffusers_round_trip_through_the_official_loader(small, small_text, sma
             torch.testing.assert_close(b(*args), a.net(*args))
 
 
+def test_a_pooled_embedding_with_other_heads_is_refused(small_text, tmp_path):
+    """The attention pooling's weights have the same shapes for any head count, so the count is checked by name."""
+    import json
+
+    from zoo.models.digit_diffusion.convert import official_config
+
+    small_text.net.unet.save_pretrained(tmp_path / "unet")
+    small_text.net.text_encoder.save_pretrained(tmp_path / "text_encoder")
+    assert official_config(tmp_path)["pooled_text"]
+    config = json.loads((tmp_path / "unet" / "config.json").read_text())
+    (tmp_path / "unet" / "config.json").write_text(json.dumps({**config, "addition_embed_type_num_heads": 64}))
+    with pytest.raises(ValueError, match="addition_embed_type_num_heads"):
+        official_config(tmp_path)
+
+
 def _fit(model, folder, epochs, ckpt=None, resume=None, max_steps=-1, every_n_train_steps=None):
     g = torch.Generator().manual_seed(0)
     data = DataLoader(TensorDataset(torch.rand(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g)), batch_size=4, sampler=SeededShuffleSampler(8, seed=0))

@@ -1,7 +1,14 @@
-"""The project's epoch-seeded samplers: one order per (seed, epoch), and the skip a mid-epoch resume asks for."""
+"""The project's epoch-seeded samplers: one order per (seed, epoch), the skip a mid-epoch resume asks for, and the resumed
+batches against an uninterrupted run's."""
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.utils.data import DataLoader, TensorDataset
 
 from zoo.data.acdc import TripleShuffleSampler
-from zoo.data.samplers import SeededShuffleSampler
+from zoo.data.samplers import ResumeMidEpoch, SeededShuffleSampler
 
 
 def test_skip_next_leaves_out_the_first_items_of_the_next_iteration_only():
@@ -14,3 +21,46 @@ def test_skip_next_leaves_out_the_first_items_of_the_next_iteration_only():
         assert list(sampler) == full  # the skip was for one iteration
         sampler.set_epoch(3)
         assert list(sampler) != full
+
+
+class _Recorder(L.LightningModule):
+    """Records the batch of every step (a one-parameter model: what is trained does not matter here)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.seen: list[tuple[int, str]] = []
+
+    def configure_callbacks(self):
+        return [ResumeMidEpoch()]
+
+    def training_step(self, batch, batch_idx):
+        x = batch[0] if isinstance(batch, list) else {k: v[0] for k, v in batch.items()}
+        self.seen.append((self.global_step, repr(x.tolist() if isinstance(x, torch.Tensor) else {k: v.tolist() for k, v in x.items()})))
+        return (self.w - 1).pow(2).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), 0.1)
+
+
+def _loader(n: int, workers: int) -> DataLoader:
+    return DataLoader(TensorDataset(torch.arange(n)), batch_size=2, sampler=SeededShuffleSampler(n, 0), num_workers=workers)
+
+
+def _fit(steps, folder, ckpt_dir=None, resume=None, workers=0, limit=1.0, two=False):
+    model = _Recorder()
+    data = {"a": _loader(8, workers), "b": _loader(4, workers)} if two else _loader(8, workers)
+    callbacks = [ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=1, save_top_k=-1)] if ckpt_dir else []
+    L.Trainer(max_steps=steps, logger=False, enable_checkpointing=bool(ckpt_dir), callbacks=callbacks, enable_progress_bar=False, enable_model_summary=False,
+              limit_train_batches=limit, accelerator="cpu", default_root_dir=folder).fit(model, data, ckpt_path=resume)
+    return model.seen
+
+
+@pytest.mark.parametrize("case, options, stop", [("plain", {}, 5), ("loader workers", {"workers": 2}, 5),
+                                                  ("checkpoint closing a limited epoch", {"limit": 2}, 4),
+                                                  ("a shorter loader cycled", {"two": True}, 7)])
+def test_a_run_resumed_from_a_step_checkpoint_trains_on_the_batches_the_straight_run_does(tmp_path, case, options, stop):
+    straight = _fit(10, tmp_path / "a", **options)
+    _fit(stop, tmp_path / "b", ckpt_dir=tmp_path / "ckpt", **options)
+    last = max((tmp_path / "ckpt").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    assert _fit(10, tmp_path / "c", resume=str(last), **options) == straight[stop:], case

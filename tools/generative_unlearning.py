@@ -594,6 +594,8 @@ def main() -> None:
     global OUT
     if args.rerender:
         return rerender(args.rerender)
+    if args.sfd_iterations is not None and "sfd" not in args.only.split(","):
+        raise SystemExit(f"--sfd-iterations: expected --only to include sfd, received --only {args.only}")
     if args.quick:
         OUT = Path("/tmp/generative_unlearning_quick")
     torch.set_num_threads(1)
@@ -602,7 +604,7 @@ def main() -> None:
         if name not in SECTIONS:
             raise SystemExit(f"--only: expected names from {list(SECTIONS)}, received {name!r}")
         start = time.perf_counter()
-        SECTIONS[name](args.quick, **({"iterations": args.sfd_iterations} if name == "sfd" and args.sfd_iterations else {}))
+        SECTIONS[name](args.quick, **({"iterations": args.sfd_iterations} if name == "sfd" and args.sfd_iterations is not None else {}))
         print(f"[{name}] {time.perf_counter() - start:.0f} s", flush=True)
 
 

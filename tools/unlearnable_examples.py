@@ -213,12 +213,14 @@ def _t2ue_holds(clean: tuple[float, float], full: tuple[float, float], random: t
     return full[0] + full[1] < 0.5 * (clean[0] - clean[1]) and full[0] + full[1] < random[0] - random[1]
 
 
-def _t2ue_other_lengths(epochs: int) -> list[dict]:
-    """The saved T2UE runs (``t2ue_runs_<E>epochs.json``) of generator lengths other than ``epochs``, shortest first."""
+def _t2ue_other_lengths(setting: dict) -> list[dict]:
+    """The saved T2UE runs (``t2ue_runs_<E>epochs.json``) that differ from ``setting`` in the generator's length only,
+    shortest first."""
+    same = lambda other: {k: v for k, v in other.items() if k != "generator_epochs"} == {k: v for k, v in setting.items() if k != "generator_epochs"}  # noqa: E731
     found = []
     for path in PAGES.glob("t2ue_runs_*epochs.json"):
         runs = json.loads(path.read_text())
-        if runs["setting"]["generator_epochs"] != epochs:
+        if runs["setting"]["generator_epochs"] != setting["generator_epochs"] and same(runs["setting"]):
             found.append({**runs, "file": path.name})
     return sorted(found, key=lambda r: r["setting"]["generator_epochs"])
 
@@ -299,7 +301,7 @@ def t2ue_content(measured: dict) -> dict:
     for name, ratios in (("T2UE", cfg["ratios"]), ("random ±ε", (0.0, 1.0))):
         points = [("none (clean)" if r == 0 else name, r) for r in ratios]
         series[f"{name} (I2T R@1)"] = ([r for _, r in points], [stats[(n, r, "i2t_recall@1")][0] for n, r in points], [stats[(n, r, "i2t_recall@1")][1] for n, r in points])
-    others = _t2ue_other_lengths(cfg["generator_epochs"])
+    others = _t2ue_other_lengths(cfg)
     for other in others:  # the same victims against a generator trained for another number of epochs
         recall = _t2ue_recall(other["victims"])
         ratios = [r for r in cfg["ratios"] if f"T2UE@{r:g}" in recall or r == 0]
@@ -320,7 +322,9 @@ def t2ue_content(measured: dict) -> dict:
         m1, s1 = recall["T2UE@1"]
         mine = {r["seed"]: r["i2t_recall@1"] for r in runs["T2UE@1"]}
         diffs = [mine[r["seed"]] - r["i2t_recall@1"] for r in other["victims"]["T2UE@1"] if r["seed"] in mine]
-        direction = "all in one direction" if all(d > 0 for d in diffs) or all(d < 0 for d in diffs) else "in both directions"
+        direction = ("no victim seed in common" if not diffs else "all in one direction" if all(d > 0 for d in diffs) or all(d < 0 for d in diffs)
+                     else "in both directions")
+        moves = "raises" if sum(diffs) > 0 else "lowers" if sum(diffs) < 0 else "does not change"
         return (f"Against a generator trained {epochs} epochs ({other['file']}, measured by the same command with --generator-epochs {epochs}, "
                 f"{other['generator_seconds'] / 60:.1f} CPU-minutes; the same victims): surrogate InfoNCE on the protected pairs {loss['T2UE']:.3f} there against "
                 f"{surrogate_losses['T2UE']:.3f} here (clean {loss['clean']:.3f}); all-protected I2T R@1 {m1:.3f} ± {s1:.3f} there against {full[0]:.3f} ± {full[1]:.3f} here "
@@ -328,7 +332,7 @@ def t2ue_content(measured: dict) -> dict:
                 f"there). Per victim seed (the same initialisation, batches and mix in both) {cfg['generator_epochs']} instead of {epochs} epochs change it by "
                 f"{', '.join(f'{d:+.3f}' for d in diffs)} ({direction}): "
                 f"{'longer' if cfg['generator_epochs'] > epochs else 'shorter'} generator training {'lowers' if surrogate_losses['T2UE'] < loss['T2UE'] else 'raises'} "
-                f"the surrogate's InfoNCE on the protected pairs and {'raises' if sum(diffs) > 0 else 'lowers'} the fresh victims' all-protected recall.")
+                f"the surrogate's InfoNCE on the protected pairs and {moves} the fresh victims' all-protected recall.")
     page = dict(
         path="docs/unlearning/unlearnable/t2ue",
         title="T2UE: unlearnable image-text pairs from their captions alone",

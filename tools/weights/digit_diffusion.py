@@ -191,8 +191,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     background = {}
     if text:
         asked = {head: torch.tensor([p[1][head] for p in prompts.values()]).repeat_interleave(per) for head in ("digit", "style")}
-        every = _real_truth(text, len(real_test))
-        background = _background(images, asked["style"], real_test, every["style"], labels_of, asked)
+        background = _background(images, real_test, _real_truth(text, len(real_test))["style"], labels_of, asked)
 
     digits = torch.tensor([p[1]["digit"] for p in prompts.values()])
     per_class = {str(d): 100.0 * float(hits["digit"][digits == d].float().mean()) for d in range(NUM_DIGITS)}
@@ -246,21 +245,30 @@ def _corner(images: torch.Tensor) -> torch.Tensor:
     return torch.stack([x.mean((-2, -1)) for x in c]).mean(0)
 
 
-def _background(images: torch.Tensor, styles: torch.Tensor, real: torch.Tensor, real_styles: torch.Tensor, labels_of, truth: dict[str, torch.Tensor]) -> dict[str, float]:
-    """The samples' colour cast: their background against the real one of their style, and the judge once it is removed.
+def _background(images: torch.Tensor, real: torch.Tensor, real_styles: torch.Tensor, labels_of, truth: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The samples' colour cast: each background against the nearest real style background, and the judge once it is removed.
+
+    The reference is chosen without the prompt (the real background closest to the sample's), so removing the cast
+    cannot hand the judge the asked style.
 
     Args:
-        images: (N, 3, H, W) samples in [0, 1]; styles: (N,) the style each was asked for.
+        images: (N, 3, H, W) samples in [0, 1].
         real, real_styles: real test images of every style and their styles (the reference backgrounds).
         labels_of: the judge; truth: ``{"digit", "style"}`` (N,) what each sample was asked for.
 
     Returns:
         ``sample_error``, ``real_error``, ``classifier_accuracy``, ``style_accuracy`` (see ``DigitDiffusionRecord.background``).
     """
-    reference = torch.stack([_corner(real[real_styles == s]).mean(0) for s in range(int(real_styles.max()) + 1)])
-    cast = _corner(images) - reference[styles]
+    references = torch.stack([_corner(real[real_styles == s]).mean(0) for s in range(int(real_styles.max()) + 1)])
+
+    def cast_of(x: torch.Tensor) -> torch.Tensor:
+        corner = _corner(x)
+        nearest = torch.cdist(corner, references).argmin(1)
+        return corner - references[nearest]
+
+    cast = cast_of(images)
     judged = labels_of((images - cast[:, :, None, None]).clamp(0, 1))
-    return {"sample_error": float(cast.abs().mean()), "real_error": float((_corner(real) - reference[real_styles]).abs().mean()),
+    return {"sample_error": float(cast.abs().mean()), "real_error": float(cast_of(real).abs().mean()),
             "classifier_accuracy": 100.0 * float((judged["digit"] == truth["digit"]).float().mean()),
             "style_accuracy": 100.0 * float((judged["style"] == truth["style"]).float().mean())}
 

@@ -52,7 +52,8 @@ class ZooModule(L.LightningModule):
         self.net: nn.Module
 
     def configure_callbacks(self) -> list[L.Callback]:
-        """Every fit resumes an interrupted epoch at its next batch (:class:`~zoo.data.samplers.ResumeMidEpoch`)."""
+        """Every fit resumes an interrupted epoch at its next batch (:class:`~zoo.data.samplers.ResumeMidEpoch`); a
+        subclass that adds callbacks extends ``super().configure_callbacks()``."""
         from zoo.data.samplers import ResumeMidEpoch
 
         return [ResumeMidEpoch()]

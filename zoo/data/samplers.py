@@ -63,18 +63,31 @@ class ResumeMidEpoch(L.Callback):
 
     Lightning restarts the dataloader of an epoch interrupted mid-way from its first batch (a plain ``DataLoader``
     keeps no position), so a run resumed from a checkpoint saved every N steps would see that epoch's first batches
-    twice. When training starts after such a restore, before the first batch is drawn, this tells each
-    training loader's :class:`EpochSeededSampler` to leave out the batches the checkpoint had already trained on.
+    twice. When training starts after such a restore, this tells each training loader's :class:`EpochSeededSampler`
+    the epoch it is in and to leave out the batches the checkpoint had already trained on (in ``max_size_cycle``
+    mode a shorter loader resumes at its position in its own cycle), then restarts the loaders' iterators, which
+    Lightning had already created (loader workers draw their indices as soon as they start).
     :class:`~zoo.core.module.ZooModule` adds it to every fit (``configure_callbacks``).
     """
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         loop = trainer.fit_loop
         done = loop.epoch_loop.batch_progress.current.ready
-        if not loop.epoch_loop.restarting or done <= 0 or loop._combined_loader is None:
+        combined = loop._combined_loader
+        # done == the epoch's batches: the checkpoint closed the epoch and Lightning starts the next one from its start
+        if not loop.epoch_loop.restarting or combined is None or not 0 < done < trainer.num_training_batches:
             return
-        for loader in loop._combined_loader.flattened:
+        cycle = combined._mode == "max_size_cycle"
+        skipped = False
+        for loader in combined.flattened:
             batch_sampler = getattr(loader, "batch_sampler", None)
             sampler = getattr(batch_sampler, "sampler", None)
-            if isinstance(sampler, EpochSeededSampler) and done < len(loader):
-                sampler.skip_next(done * batch_sampler.batch_size)
+            if not isinstance(sampler, EpochSeededSampler):
+                continue
+            position = done % len(loader) if cycle else done
+            if position < len(loader):
+                sampler.set_epoch(loop.epoch_progress.current.processed)
+                sampler.skip_next(position * batch_sampler.batch_size)
+                skipped = True
+        if skipped and loop._data_fetcher is not None:
+            iter(loop._data_fetcher)

@@ -123,7 +123,7 @@ def _cast(record: DigitDiffusionRecord) -> str:
     b = record.background
     if not b:
         return ""
-    return (f"\n\nThe samples' backgrounds (their 4x4 corners) differ from the real background of their style by {b['sample_error']:.3f} per channel on "
+    return (f"\n\nThe samples' backgrounds (their 4x4 corners) differ from the nearest real style background by {b['sample_error']:.3f} per channel on "
             f"average (real test images: {b['real_error']:.3f}; values in [0, 1]): a colour cast, which the judge, trained on clean backgrounds, misreads. "
             f"Shifted by that difference, the same samples are judged the asked digit {b['classifier_accuracy']:.1f}% of the time and the asked style "
             f"{b['style_accuracy']:.1f}% (a diagnostic of what the judge misses, not the card's score).")
@@ -162,12 +162,12 @@ def _near_chance(record: DigitDiffusionRecord) -> str:
     if near:
         return (f"**Under-trained checkpoint.** After {record.train_steps:,} steps its samples are near chance: "
                 f"{m['classifier_accuracy']:.1f}% are judged the asked digit (chance {digit_chance:.0f}%){style}. It is not yet "
-                "a usable concept-erasure testbed; train it longer with its recipe.")
+                "a usable concept-erasure testbed.")
     b = record.background
     share = "Most" if b and b["classifier_accuracy"] - m["classifier_accuracy"] > 0.5 * (real.get("digit", 0.0) - m["classifier_accuracy"]) else "Part"
     why = (f" {share} of the gap is the samples' colour cast: with it removed the judge reads {b['classifier_accuracy']:.1f}% of them as the asked "
            "digit (see Samples)." if b else "")
     return (f"**Under-trained checkpoint.** After {record.train_steps:,} steps its samples follow the prompt above chance but far below "
             f"what the judge reads on real images ({reals}): {m['classifier_accuracy']:.1f}% are judged the asked digit (chance "
-            f"{digit_chance:.0f}%){style}.{why} Erasure figures measured on it are indicative only; a longer run needs a lower learning rate "
-            "than the recipe's (see its comment).")
+            f"{digit_chance:.0f}%){style}.{why} Erasure figures measured on it are indicative only; the recipe's run, continued at its "
+            "constant learning rate, collapsed (see the recipe's comment).")

@@ -59,6 +59,9 @@ def official_config(path: str | Path) -> dict[str, Any]:
         text = json.loads(text_config.read_text())
         out.update(text_width=text["hidden_size"], text_layers=text["num_hidden_layers"], text_heads=text["num_attention_heads"],
                    max_prompt_tokens=text["max_position_embeddings"], text_encoder=_text_encoder_kind(text))
+        pool_heads = raw.get("addition_embed_type_num_heads", 64)
+        if out["pooled_text"] and pool_heads != text["num_attention_heads"]:  # the pooling's weights do not show its heads
+            raise ValueError(f"config.json addition_embed_type_num_heads: expected the text encoder's {text['num_attention_heads']} heads, received {pool_heads}")
     return out
 
 

@@ -26,10 +26,11 @@ class DigitDiffusionRecord(CheckpointRecord):
         reduced: what the tiny recipe scales down from ``paper.yaml``, one line each.
         train_cpu_seconds: CPU seconds of the training process (one thread: what it takes on an idle core; the wall
             time ``train_seconds`` is inflated on a shared machine).
-        background: text model: how far the samples' backgrounds (their 4x4 corners) are from the real background of
-            their style, and what the judge reads once that cast is removed: ``sample_error`` / ``real_error``
-            (mean absolute difference per channel, in [0, 1], of the samples and of the real test images),
-            ``classifier_accuracy`` / ``style_accuracy`` (%, the judge on the samples shifted by that difference).
+        background: text model: how far the samples' backgrounds (their 4x4 corners) are from the nearest real style
+            background (chosen without the prompt), and what the judge reads once that cast is removed:
+            ``sample_error`` / ``real_error`` (mean absolute difference per channel, in [0, 1], of the samples and of
+            the real test images), ``classifier_accuracy`` / ``style_accuracy`` (%, the judge on the samples shifted
+            by that difference).
     """
 
     per_class: dict[str, float]
