@@ -11,15 +11,14 @@ _NOT_TRAINING = ("grid_file", "use_running_stats", "template_cols", "template_ro
 LOWER_IS_BETTER = ("vertex_error", "age_error_years", "symmetry_error", "self_error", "edit_error")
 FULL = "SSGMap"
 SHORT_RUN_REASONS = {
-    "g_lr": "10x the official rate for G and D, chosen in short pilots (not shipped, so not a figure of this card): "
-    "at the official rate the generator was further from reproducing faces after 400 iterations.",
+    "g_lr": "10x the official rate for G and D; the copy pilots below measure the official rate too (row 'official lr 1e-4').",
     "lambda_idn": "identity weight 10 instead of 0.1: with 0.1 the generator learns to reproduce a face only through the "
     "two-pass cycle loss, and in a short run the error is almost all reconstruction (G(x, c_org) is as far from x as "
-    "the translation from the target); the same pilots chose 10.",
+    "the translation from the target); `python tools/ssgmap_gan_pilot.py --lambda-idn W` runs the full row at another weight.",
     "normalisation": "each face is normalised per axis by its own centroid and spread before the generator, and the "
     "output mapped back with the input's (the official data are normalised per axis over the whole training set): "
     "instance norm removes every channel's per-face mean and spread, so the official generator cannot follow a face's "
-    "own position and extent; in the copy pilots below this normalisation is the change that lowers the copy error most.",
+    "own position and extent; the copy pilots below measure it against the other candidate changes.",
     "num_iters": "the budget: CPU minutes per row instead of 400k GPU iterations.",
     "num_iters_decay": "StarGAN's linear decay over the last half of the short run instead of the last 200k iterations.",
     "lr_update_step": "the decay applied every iteration, so that the rate reaches zero at the end (the official "
