@@ -195,7 +195,7 @@ def test_folder_data_module_reads_a_dresscode_tree(tmp_path):
     batch = next(iter(dm.train_dataloader()))
     assert batch["person"].shape == (2, 3, 64, 48) and batch["keypoints"].shape == (2, NUM_KEYPOINTS, 3) and len(dm.eval_set) == 1
     unpaired = TryOnFolderDataset(tmp_path, "test", (64, 48), layout="dresscode", paired=False)
-    unpaired.pairs = [tuple(line.split()) for line in (tmp_path / "upper_body" / "test_pairs_unpaired.txt").read_text().splitlines()]
+    assert unpaired.pairs == [tuple(line.split()) for line in (tmp_path / "upper_body" / "test_pairs_unpaired.txt").read_text().splitlines()]
     other = unpaired[0]
     assert torch.allclose(other["garment"], data[0]["garment"]) and not torch.allclose(other["swap_garment"], other["garment"])
     with pytest.raises(ValueError, match="expected a dresscode folder"):

@@ -139,7 +139,9 @@ def test_a_twins_choice_is_timed_once_per_machine_not_once_per_process(monkeypat
 def test_inference_path_reuses_a_stored_eager_choice_without_compiling(monkeypatch, tmp_path):
     monkeypatch.setenv("ZOO_CACHE", str(tmp_path))
     net, x = _TinyConvNet().eval(), torch.rand(1, 3, 8, 8)
-    zc.store_choice(_TinyConvNet, ("inference_path", False, zc._signature((x,), {})), "eager", 0.8)
+    zc.store_choice(_TinyConvNet, zc.inference_path_key(net, (x,)), "eager", 0.8)
+    wider = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3)).eval()
+    assert zc.inference_path_key(wider, (x,)) != zc.inference_path_key(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3)), (x,))  # presets differ
 
     def no_compile(*args, **kwargs):
         raise AssertionError("a stored eager choice must not compile")

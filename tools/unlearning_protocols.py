@@ -560,12 +560,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small run to time the sections; its pages go to a temporary folder")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    OUT.mkdir(parents=True, exist_ok=True)
     from zoo.cards import write_evaluation_page
 
     if args.quick:  # the pages of a quick run are written, to check them, but not into docs/
         OUT = Path(tempfile.mkdtemp(prefix="unlearning_protocols_"))
         print("quick run: pages in", OUT, flush=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     timings = {}
     for name in args.only.split(","):
         if name not in SECTIONS:

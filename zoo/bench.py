@@ -365,10 +365,10 @@ def op_record(result: dict) -> dict:
             "ratio": result["ratio"], "diff": result["diff"], "rounds": result["rounds"], "threads": torch.get_num_threads()}
 
 
-def best_column(record: dict) -> str:
-    """The fastest of zoo's columns (onnxruntime included) by per-round ratio."""
-    zoo_cols = [c for c in record["columns"] if c.startswith("zoo") or c == "onnxruntime"]
-    return max(zoo_cols, key=lambda c: record["ratio"][c])
+def best_column(record: dict, columns: tuple[str, ...] | None = None) -> str:
+    """The fastest of ``columns`` present in the record (default: zoo's, onnxruntime included) by per-round ratio."""
+    candidates = [c for c in record["columns"] if (c in columns if columns is not None else c.startswith("zoo") or c == "onnxruntime") and c in record["ratio"]]
+    return max(candidates, key=lambda c: record["ratio"][c])
 
 
 def _ms(record: dict, column: str) -> str:

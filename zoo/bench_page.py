@@ -167,10 +167,6 @@ def find_row(store: dict, goal: Goal) -> dict | None:
     return next((r for r in rows if r["what"].startswith(goal.what)), None)
 
 
-def best_torch_column(record: dict) -> str:
-    return max((c for c in TORCH_COLUMNS if c in record["ratio"]), key=lambda c: record["ratio"][c])
-
-
 def _groups(profile: dict) -> dict[str, float]:
     """A stored profile's group shares, regrouped from its per-op shares where it has them (groups may be refined)."""
     return group_shares(profile["ops"]) if "ops" in profile else profile["groups"]
@@ -197,7 +193,7 @@ def render_goals(store: dict) -> str:
         if r is None:
             lines.append(f"| {goal.label} | {target} | not measured | – | – | – | – | – | – |")
             continue
-        best, torch_best = best_column(r), best_torch_column(r)
+        best, torch_best = best_column(r), best_column(r, TORCH_COLUMNS)
         share = r["ceiling_share"].get(best)
         ceiling_ok = goal.ceiling is None or (share is not None and share >= goal.ceiling)
         if r["ratio"][torch_best] >= goal.ratio and ceiling_ok:
@@ -246,7 +242,8 @@ def profile_goal(goal: Goal, store: dict, rounds: int = 3) -> dict:
     record = find_row(store, goal)
     model = zoo.create(goal.model).eval()
     row = next(p for p in bench.model_paths(model, None, None) if p.what.startswith(goal.what))
-    columns = ["zoo eager"] + ([best_torch_column(record)] if record and best_torch_column(record) != "zoo eager" else [])
+    torch_best = best_column(record, TORCH_COLUMNS) if record else "zoo eager"
+    columns = ["zoo eager"] + ([torch_best] if torch_best != "zoo eager" else [])
     net, xs, device = row.zoo.eval(), row.inputs, torch.device("cpu")
     builders = {
         "zoo eager": lambda: net,
@@ -269,8 +266,7 @@ def profile_goal(goal: Goal, store: dict, rounds: int = 3) -> dict:
 
 
 def profile_into(markdown: str | Path, goals: list[str] | None = None, log=print) -> None:
-    """Profile the goals (labels or model names; default: every goal whose row does not meet it with a torch column)
-    and render the goals section of ``markdown``."""
+    """Profile the goals (labels or model names; default: every goal) and render the goals section of ``markdown``."""
     store = load_store(markdown)
     chosen = [g for g in GOALS if (g.label in goals or g.model in goals)] if goals else list(GOALS)
     for goal in chosen:

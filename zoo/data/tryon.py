@@ -470,7 +470,7 @@ class TryOnFolderDataset(Dataset):
             raise ValueError(f"layout: expected one of {LAYOUTS}, received {layout!r}")
         self.root = Path(root) / category if layout == "dresscode" else Path(root)
         self.split, self.size, self.layout, self.paired = split, tuple(size), layout, paired
-        pairs = self.root / f"{split}_pairs{'_paired' if layout == 'dresscode' else ''}.txt"
+        pairs = self.root / (f"{split}_pairs_{'paired' if paired else 'unpaired'}.txt" if layout == "dresscode" else f"{split}_pairs.txt")
         if layout == "dresscode" and not pairs.is_file():
             pairs = self.root / f"{split}_pairs.txt"
         if not pairs.is_file():

@@ -9,6 +9,7 @@ calls, and keep the compiled one only where the median per-round ratio says it w
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import statistics
@@ -168,6 +169,13 @@ def frozen(net: torch.nn.Module, channels_last: bool = False, **compile_kwargs) 
     return lambda *xs: compiled(*(_channels_last(x) for x in xs))
 
 
+def inference_path_key(net: torch.nn.Module, example_args: tuple, channels_last: bool = False) -> tuple:
+    """The stored-choice key of :func:`inference_path`: the parameters' names and shapes (two presets of one class
+    differ), the memory format and the inputs' signature."""
+    layout = hashlib.sha256(repr([(n, tuple(p.shape)) for n, p in net.named_parameters()]).encode()).hexdigest()[:16]
+    return ("inference_path", layout, channels_last, _signature(example_args, {}))
+
+
 def inference_path(net: torch.nn.Module, example_args: tuple, channels_last: bool = False, **compile_kwargs) -> tuple[Callable, str, float]:
     """The faster of ``net`` eager and :func:`frozen` ``net``, timed on ``example_args`` (compiles once).
 
@@ -179,10 +187,11 @@ def inference_path(net: torch.nn.Module, example_args: tuple, channels_last: boo
     Returns:
         ``(callable, "frozen" or "eager", per-round ratio eager / frozen)``; the callable takes the same inputs.
 
-    The choice is kept between processes as the twins' are (:func:`lazy_compile`, keyed by the network's class and
-    the inputs' signature): where eager won before, nothing is compiled or timed again.
+    The choice is kept between processes as the twins' are (:func:`lazy_compile`, keyed by the network's class, its
+    parameters' names and shapes, so that two presets of one class do not share a choice, and the inputs'
+    signature): where eager won before, nothing is compiled or timed again.
     """
-    key = ("inference_path", channels_last, _signature(example_args, {}))
+    key = inference_path_key(net, example_args, channels_last)
     stored = stored_choice(type(net), key)
     if stored is not None and stored[0] == "eager":
         return net, "eager", stored[1]

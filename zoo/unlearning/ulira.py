@@ -29,6 +29,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from zoo.core.progress import progress
+from zoo.unlearning.methods.dmm import margins
 
 MIN_STD = 1e-3
 """Floor of the fitted standard deviations (a constant score would give an infinite ratio)."""
@@ -41,9 +42,7 @@ def logit_confidence(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     """
     if logits.ndim != 2 or targets.shape != logits.shape[:1]:
         raise ValueError(f"logits, targets: expected (N, C) and (N,), received {tuple(logits.shape)} and {tuple(targets.shape)}")
-    index = targets.long()[:, None]
-    others = logits.float().scatter(1, index, float("-inf")).logsumexp(1)
-    return logits.float().gather(1, index)[:, 0] - others
+    return margins(logits.float(), targets)
 
 
 @dataclass
