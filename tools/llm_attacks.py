@@ -186,13 +186,14 @@ def _context_recall(net, tok, items) -> float:
     return prompt_recall(net, tok, ununlearning_prompts(items, items, "fact", 3), items)
 
 
-def icl_novel(cfg) -> list[dict[str, Any]]:
-    """Never-trained authors of :data:`ICL_CORPORA` fresh corpora (seeds ``corpus_seed + 1 ...``): so many facts that
-    the adaptation cannot memorise them and must read them from the context."""
+def icl_novel(cfg, corpora: int = ICL_CORPORA) -> list[dict[str, Any]]:
+    """Never-trained authors of ``corpora`` fresh corpora (seeds ``corpus_seed + 1 ...``; an author whose name a
+    trained author has is left out): so many facts that the adaptation cannot memorise them and must read them from
+    the context."""
     from zoo.data.tofu import make_corpus
 
     known = {it["author"] for it in make_corpus(cfg.corpus_authors, cfg.corpus_seed)["authors"]}
-    return [it for s in range(1, ICL_CORPORA + 1) for it in make_corpus(cfg.corpus_authors, cfg.corpus_seed + s)["authors"] if it["author"] not in known]
+    return [it for s in range(1, corpora + 1) for it in make_corpus(cfg.corpus_authors, cfg.corpus_seed + s)["authors"] if it["author"] not in known]
 
 
 def _variant_models(model, tok, corpus, icl: bool, methods: dict[str, dict[str, Any]], only: tuple[str, ...] | None = None,
@@ -244,7 +245,7 @@ def run_attacks(weights: str, variants: tuple[str, ...], only: tuple[str, ...] |
         block = {"rows": rows, "concept_vectors": cv, "settings": {**kept.get("settings", {}), **_settings([m for m in models if m in _methods()])}}
         block["cv_restored_shared_vectors"] = True  # concept_vectors.ablated restores a location listed twice (fixed 2026-12-02)
         if variant == "icl":
-            block["icl_settings"] = {**icl_settings, "corpora": ICL_CORPORA}
+            block["icl_settings"] = {**icl_settings, "corpora": ICL_CORPORA, **_icl_counts(icl_novel(model.config))}
         RAW.mkdir(parents=True, exist_ok=True)
         # re-read before writing: a run of another variant may have finished meanwhile (its rows are kept)
         raw = {**(json.loads(previous.read_text()) if previous.is_file() else {}), variant: block}
@@ -285,7 +286,6 @@ def write_attack_pages(raw: dict[str, Any]) -> None:
     from zoo.evaluation_pages import write_evaluation_page
 
     raw = {k: raw[k] for k in ("shipped", "icl") if k in raw}  # the shipped model first, whichever run finished last
-    defect = [v for v in raw if _cv_defect(raw[v])]
     DOCS.mkdir(parents=True, exist_ok=True)
     label = {"shipped": "shipped", "icl": "ICL-adapted"}
     cols = ("model", "method", "closed-book recall", "closed-book ROUGE-L", "+ related facts in context", "+ the fact in context",
@@ -296,8 +296,6 @@ def write_attack_pages(raw: dict[str, Any]) -> None:
             sleek_retain = (r["sleek_retain_direct"] + r["sleek_retain_indirect"] + r["sleek_retain_implied"]) / 3
             rows.append((label[variant], name, r["closed"], r["closed_rouge"], r["context_related"], r["context_fact"], r["sleek_direct"],
                          r["sleek_indirect"], r["sleek_implied"], sleek_retain, r["relearn_before"], r["relearn_after"], flagged_cell(r)))
-            if variant in defect:
-                continue
             cv_rows.append((label[variant], name, r["closed"], r["cv_cosine"], r["cv_norm_change"], r["cv_l2"], r["cv_jaccard"], r["cv_all_cosine"], r["context_fact"], r["relearn_after"]))
         sup = suppressed(block["rows"])
         notes.append(f"{label[variant]}: the methods that forgot (closed-book recall within 0.2 of retrain's) and the attacks after which they "
@@ -316,34 +314,30 @@ def write_attack_pages(raw: dict[str, Any]) -> None:
     write_evaluation_page(
         DOCS / "attacks", title="Attacks that recover erased knowledge (UnUnlearning, Sleek, relearning)",
         command="python tools/llm_attacks.py attacks", models=(NAME,), columns=cols, rows=rows, summary=summary,
-        notes=(*_attack_notes(raw), *notes, *_defect_note(raw)), figures=figures)
+        notes=(*_attack_notes(raw), *notes), figures=figures)
     cv_cols = ("model", "method", "forget recall", "cos(v, v')", "norm change", "‖v' − v‖ / ‖v‖", f"top-{CV['k']} Jaccard", "mean cos, all value vectors", "recall, fact in context", "recall after relearning")
     write_evaluation_page(
         DOCS / "concept_vectors", title="ConceptVectors: how far unlearning moves the forget authors' value vectors",
         command="python tools/llm_attacks.py attacks", models=(NAME,), columns=cv_cols, rows=cv_rows,
-        summary=_cv_summary({v: b for v, b in raw.items() if v not in defect}), notes=(*_cv_notes({v: b for v, b in raw.items() if v not in defect}), *_defect_note(raw)))
+        summary=_cv_summary(raw), notes=_cv_notes(raw))
 
 
-def _cv_defect(block: dict[str, Any]) -> bool:
-    """A run before the fix of ``concept_vectors.ablated``: with a concept vector shared by two authors its search left
-    that vector zeroed in the original (its drift figures are wrong, its rows were measured on the damaged original)."""
-    locations = [tuple(x) for x in block["concept_vectors"]["locations"]]
-    return len(set(locations)) < len(locations) and not block.get("cv_restored_shared_vectors")
+def _icl_counts(novel: list[dict[str, Any]]) -> dict[str, int]:
+    """How many distinct authors and facts the ICL adaptation's items hold."""
+    return {"authors": len({it["author"] for it in novel}), "facts": len(novel)}
 
 
-def _defect_note(raw: dict[str, Any]) -> tuple[str, ...]:
-    bad = [v for v in raw if _cv_defect(raw[v])]
-    if not bad:
-        return ()
-    return (f"Defect in the {', '.join(bad)} rows: two forget authors share a concept vector there, and the run's concept-vector search "
-            "(before a fix of concept_vectors.ablated) left that vector zeroed in the original after the methods had copied it: the "
-            "'original' row and the rows built after the search (CV ablation, CV Needle) ran on an original with one of 1,024 value "
-            "vectors zeroed, and the drift figures are withdrawn from the concept_vectors page. Re-run: python tools/llm_attacks.py attacks --variants icl.",)
+def _shipped_config():
+    """The shipped model's config (its corpus settings), for a run that did not record its ICL counts."""
+    import zoo
+
+    return zoo.load(NAME).config
 
 
 def _attack_notes(raw: dict[str, Any]) -> tuple[str, ...]:
     settings = next(iter(raw.values())).get("settings", {})
     icl = raw.get("icl", {}).get("icl_settings", {**ICL, "corpora": ICL_CORPORA})  # a run before they were recorded: the defaults
+    counts = icl if "authors" in icl else _icl_counts(icl_novel(_shipped_config(), icl["corpora"]))
     return (
         "forget10 of the synthetic corpus (the last 10% of the authors, 20 facts each); recall = share of the forget facts whose true value "
         "occurs in the greedy answer (exact match replaces the papers' LLM judges). Methods: the card table's rows with its settings: "
@@ -363,7 +357,7 @@ def _attack_notes(raw: dict[str, Any]) -> tuple[str, ...]:
         "tiny_moe, not on this dense tiny Llama (its rows are on the tiny_moe card).",
         f"ICL-adapted: the shipped model and the retrained reference were each fine-tuned {icl['steps']} steps (lr {icl['lr']}, batch "
         f"{icl['batch_size']}) on context prompts (the UnUnlearning 'fact' prompt) about never-trained authors ({icl['corpora']} fresh corpora, "
-        f"seeds corpus seed + 1 to + {icl['corpora']}: {20 * icl['corpora']} authors, too many facts to memorise) mixed half and half with their own "
+        f"seeds corpus seed + 1 to + {icl['corpora']}: {counts['authors']} never-trained authors, {counts['facts']} facts, too many to memorise) mixed half and half with their own "
         "training facts, so that they read facts from context (the shipped tiny LM was trained on single QA pairs and does not); the methods "
         "and wrappers then unlearn the adapted original. DP2Unlearning trains its own DP-SGD base on the retain data rather than starting "
         "from the model it is given, so its ICL-adapted row never went through the adaptation (it equals the shipped row).",
