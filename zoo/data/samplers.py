@@ -66,8 +66,10 @@ class ResumeMidEpoch(L.Callback):
     twice. When training starts after such a restore, this tells each training loader's :class:`EpochSeededSampler`
     the epoch it is in and to leave out the batches the checkpoint had already trained on (in ``max_size_cycle``
     mode a shorter loader resumes at its position in its own cycle), then restarts the loaders' iterators, which
-    Lightning had already created (loader workers draw their indices as soon as they start).
-    :class:`~zoo.core.module.ZooModule` adds it to every fit (``configure_callbacks``).
+    Lightning had already created (loader workers draw their indices as soon as they start). A loader's batch sampler
+    may itself be an :class:`EpochSeededSampler` whose items are batches (the unlearning family's
+    :class:`~zoo.unlearning.data.ForgetThenRetainBatches`). :class:`~zoo.core.module.ZooModule` and
+    :class:`~zoo.unlearning.base.Unlearner` add it to every fit (``configure_callbacks``).
     """
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -81,13 +83,16 @@ class ResumeMidEpoch(L.Callback):
         skipped = False
         for loader in combined.flattened:
             batch_sampler = getattr(loader, "batch_sampler", None)
-            sampler = getattr(batch_sampler, "sampler", None)
+            if isinstance(batch_sampler, EpochSeededSampler):  # its items are whole batches
+                sampler, per_batch = batch_sampler, 1
+            else:
+                sampler, per_batch = getattr(batch_sampler, "sampler", None), getattr(batch_sampler, "batch_size", None)
             if not isinstance(sampler, EpochSeededSampler):
                 continue
             position = done % len(loader) if cycle else done
             if position < len(loader):
                 sampler.set_epoch(loop.epoch_progress.current.processed)
-                sampler.skip_next(position * batch_sampler.batch_size)
+                sampler.skip_next(position * per_batch)
                 skipped = True
         if skipped and loop._data_fetcher is not None:
             iter(loop._data_fetcher)

@@ -125,6 +125,12 @@ class Unlearner(L.LightningModule):
     def unlearning_loss(self, batch: Any) -> torch.Tensor:
         raise NotImplementedError
 
+    def configure_callbacks(self) -> list[L.Callback]:
+        """A fit resumed from a mid-epoch checkpoint continues with the next batch (as every ZooModule's)."""
+        from zoo.data.samplers import ResumeMidEpoch
+
+        return [ResumeMidEpoch()]
+
     def on_train_epoch_start(self) -> None:
         self.model.train()  # Lightning keeps the mode a module arrives in; a model fresh from evaluation is in eval mode
 

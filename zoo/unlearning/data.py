@@ -17,9 +17,9 @@ from __future__ import annotations
 import lightning as L
 import torch
 from lightning.pytorch.utilities import CombinedLoader
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
-from zoo.data.samplers import SeededShuffleSampler
+from zoo.data.samplers import EpochSeededSampler, SeededShuffleSampler
 from zoo.unlearning.splits import Split
 
 DATA_MODES = ("paired", "mixed", "sequential", "retain", "forget")
@@ -39,9 +39,10 @@ class _Flagged(Dataset):
         return x, y, self.flag
 
 
-class ForgetThenRetainBatches(Sampler[list[int]]):
+class ForgetThenRetainBatches(EpochSeededSampler):
     """Batches of indices into ``ConcatDataset([forget, retain])``: the forget samples shuffled and batched, then the
-    retain samples likewise; no batch mixes the two. Each epoch reshuffles from ``seed + epoch``.
+    retain samples likewise; no batch mixes the two. Each epoch reshuffles from ``seed + epoch``; its items are the
+    batches, so a mid-epoch resume (:class:`~zoo.data.samplers.ResumeMidEpoch`) skips whole batches.
 
     Args:
         n_forget: forget samples (indices ``0 .. n_forget - 1``).
@@ -51,19 +52,18 @@ class ForgetThenRetainBatches(Sampler[list[int]]):
     """
 
     def __init__(self, n_forget: int, n_retain: int, batch_size: int, seed: int = 0) -> None:
-        self.n_forget, self.n_retain, self.batch_size, self.seed, self.epoch = n_forget, n_retain, batch_size, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        super().__init__(seed)
+        self.n_forget, self.n_retain, self.batch_size = n_forget, n_retain, batch_size
 
     def __len__(self) -> int:
         return -(-self.n_forget // self.batch_size) + -(-self.n_retain // self.batch_size)
 
-    def __iter__(self):
-        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+    def epoch_order(self, generator: torch.Generator) -> list[list[int]]:
+        batches = []
         for offset, n in ((0, self.n_forget), (self.n_forget, self.n_retain)):
-            order = (torch.randperm(n, generator=gen) + offset).tolist()
-            yield from (order[i : i + self.batch_size] for i in range(0, n, self.batch_size))
+            order = (torch.randperm(n, generator=generator) + offset).tolist()
+            batches += [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        return batches
 
 
 class UnlearningData(L.LightningDataModule):
