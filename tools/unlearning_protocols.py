@@ -462,13 +462,14 @@ def laf_section(quick: bool) -> list[dict]:
 ULIRA_METHODS = {
     "no unlearning (the original)": None,
     "retrain, another seed (exact)": "exact",
-    "FT (SGD 0.01, 5 ep)": {"method": "finetune", "epochs": 5},
-    "GA (SGD 1e-4, 5 ep)": {"method": "gradient_ascent"},
-    "RL (SGD 0.01, 5 ep)": {"method": "random_labels", "epochs": 5},
-    "l1-sparse (SGD 0.01, 5 ep, γ 5e-4)": {"method": "l1_sparse", "epochs": 5},
-    "SSD (α 10, λ 1)": {"method": "ssd"},
+    "FT (SGD 0.01, 5 ep)": {"method": "finetune", "optimizer": "sgd", "lr": 0.01, "epochs": 5},
+    "GA (SGD 1e-4, 5 ep)": {"method": "gradient_ascent", "optimizer": "sgd", "lr": 1e-4, "epochs": 5},
+    "RL (SGD 0.01, 5 ep)": {"method": "random_labels", "optimizer": "sgd", "lr": 0.01, "epochs": 5},
+    "l1-sparse (SGD 0.01, 5 ep, γ 5e-4)": {"method": "l1_sparse", "optimizer": "sgd", "lr": 0.01, "epochs": 5, "gamma": 5e-4},
+    "SSD (α 10, λ 1)": {"method": "ssd", "alpha": 10.0, "lam": 1.0},
 }
-"""U-LiRA's rows: the card's settings of each method (None: the original unchanged; "exact": retrained)."""
+"""U-LiRA's rows: the card's settings of each method, every one its label states passed explicitly (None: the original
+unchanged; "exact": retrained)."""
 ULIRA_SETUP = {"pool": 1000, "candidates": 200, "shadows": 16, "targets": 4, "hidden": 128, "epochs": 30, "lr": 1e-3, "batch_size": 64}
 """Pool of training digits the halves are drawn from, attacked candidates among them, runs, and the heads' recipe."""
 
