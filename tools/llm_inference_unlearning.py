@@ -112,10 +112,13 @@ def run_split(model, corpus, split: str, recipe: Path, beam_only: bool = False) 
         return [split, name, r["forget_quality"], r["model_utility"], r["forget_rouge"], r["retain_rouge"], r["forget_prob"], r.get("mia_loss", float("nan")),
                 r.get("mia_min_k_plus_plus", float("nan")), flagged, unlearn_seconds, seconds, ppl]
 
-    if beam_only:
+    def beam_row():
         t0 = time.perf_counter()
         beam = zoo.unlearn(model, "guard", forget=forget, retain=retain, classifier=clf, **GUARD_TINY, **GUARD_BEAM)
-        return [row(BEAM_ROW, beam, time.perf_counter() - t0 + clf_seconds, flags, fluency(beam))], extra
+        return row(BEAM_ROW, beam, time.perf_counter() - t0 + clf_seconds, flags, fluency(beam))
+
+    if beam_only:
+        return [beam_row()], extra
     extra.setdefault("results", {})["retrain"] = _metrics(ref)
     rows = [[split, "retrain", ref["forget_quality"], ref["model_utility"], ref["forget_rouge"], ref["retain_rouge"], ref["forget_prob"], ref.get("mia_loss"),
              ref.get("mia_min_k_plus_plus"), "–", ref_seconds, ref_eval, fluency(reference)]]
@@ -136,9 +139,7 @@ def run_split(model, corpus, split: str, recipe: Path, beam_only: bool = False) 
     guard_seconds = time.perf_counter() - t0 + clf_seconds
     extra["guard"] = {"forbidden": len(guard.forbidden), "phrases": len(guard.phrases), "examples": describe_forbidden(tok, guard.forbidden.tolist(), 40)}
     rows.append(row("GUARD", guard, guard_seconds, flags, fluency(guard)))
-    t0 = time.perf_counter()
-    beam = zoo.unlearn(model, "guard", forget=forget, retain=retain, classifier=clf, **GUARD_TINY, **GUARD_BEAM)
-    rows.append(row(BEAM_ROW, beam, time.perf_counter() - t0 + clf_seconds, flags, fluency(beam)))
+    rows.append(beam_row())
 
     for audit in ("llm", "names"):
         t0 = time.perf_counter()

@@ -243,15 +243,29 @@ class GUARDModel(nn.Module):
             continuations: (B, K, T) generated ids of K beams. scores: (B, K) beam scores. rows: (B,) bool. Output: (B,).
         """
         b, k, _ = continuations.shape
-        sim = torch.stack([torch.tensor([self.phrase_similarity(continuations[i, j]) for j in range(k)]) for i in range(b)]).to(scores.device)
+        targets = self.phrase_targets()  # once per call: the embeddings may be trained between calls (a relearning attack)
+        sim = torch.zeros(b, k)
+        for i in torch.nonzero(rows.cpu()).flatten().tolist():  # an unflagged prompt keeps beam 0: no need to score it
+            sim[i] = torch.tensor([self.phrase_similarity(continuations[i, j], targets) for j in range(k)])
+        sim = sim.to(scores.device)
         match = ((sim - self.tau) / (1 - self.tau)).clamp_min(0)
         total = scores - self.rescore_penalty * match
         best = total.argmax(1)
         return torch.where(rows.to(best.device), best, torch.zeros_like(best))
 
-    def phrase_similarity(self, ids: torch.Tensor) -> float:
+    def phrase_targets(self) -> dict[int, torch.Tensor]:
+        """Phrase length -> the normalised mean input embeddings of the forbidden phrases of that length.
+
+        Shape:
+            each value: (phrases of that length, D).
+        """
+        emb = self.base.get_input_embeddings().weight.detach()
+        return {n: F.normalize(torch.stack([emb[p].mean(0) for p in self.phrases if len(p) == n]), dim=-1) for n in sorted({len(p) for p in self.phrases})}
+
+    def phrase_similarity(self, ids: torch.Tensor, targets: dict[int, torch.Tensor] | None = None) -> float:
         """The largest cosine between a forbidden phrase's mean input embedding and that of any window of the same
-        length in ``ids`` (a generated continuation, read up to its first ``eos``; special tokens skipped)."""
+        length in ``ids`` (a generated continuation, read up to its first ``eos``; special tokens skipped).
+        ``targets``: :meth:`phrase_targets`, when the caller scores many continuations with the same embeddings."""
         tokens = ids.tolist()
         eos = self.tokenizer.eos_token_id
         if eos is not None and eos in tokens:
@@ -263,11 +277,10 @@ class GUARDModel(nn.Module):
         emb = self.base.get_input_embeddings().weight.detach()
         seq = emb[torch.tensor(tokens, device=emb.device)]
         best = -1.0
-        for length in sorted({len(p) for p in self.phrases}):
-            targets = F.normalize(torch.stack([emb[p].mean(0) for p in self.phrases if len(p) == length]), dim=-1)
+        for length, phrase_targets in (targets if targets is not None else self.phrase_targets()).items():
             n = min(length, len(tokens))
             windows = F.normalize(seq.unfold(0, n, 1).mean(-1), dim=-1)  # (W, D): every window of n tokens
-            best = max(best, float((windows @ targets.T).max()))
+            best = max(best, float((windows @ phrase_targets.T).max()))
         return best
 
 
