@@ -508,28 +508,33 @@ def run_all(names: list[str] | None = None, markdown: str | None = None, device:
     return text
 
 
-PROFILE_GROUPS = {
+PROFILE_OP_GROUPS = {
     "conv": ("conv", "mkldnn_convolution", "_convolution", "qconv"),
     "matmul / attention": ("addmm", "mm", "bmm", "matmul", "linear", "_linear", "_mkl_linear", "qlinear", "scaled_dot_product", "_flash_attention", "baddbmm", "einsum"),
     "copy_ / contiguous / cat": ("copy_", "cat", "clone", "contiguous", "_to_copy", "to", "permute", "reshape"),
     "upsample / resize": ("upsample", "interpolate", "grid_sampler", "pixel_shuffle"),
     "norm": ("layer_norm", "native_layer_norm", "group_norm", "batch_norm", "instance_norm"),
+}
+"""Op groups by op name without its namespace (``aten::``, ``mkldnn::``) and leading underscores: exact names, or
+prefixes longer than 3 characters (any name containing "conv" is a convolution)."""
+PROFILE_KERNEL_GROUPS = {
     "Inductor fused kernels": ("cpp_fused",),
     "compiled-graph call (self)": ("CompiledFxGraph", "Torch-Compiled Region"),
 }
-"""Op groups of the profiles, by op name without its namespace (``aten::``, ``mkldnn::``): exact names, or prefixes
-longer than 3 characters; Inductor's generated C++ kernels (named with ``cpp.enable_kernel_profile``) by substring."""
+"""Groups matched anywhere in the profiler key, before the op groups: Inductor's generated C++ kernels (named with
+``cpp.enable_kernel_profile``; their names list the ops they fused) and the compiled graph's own time outside its
+named kernels (dispatch, guards)."""
+PROFILE_GROUPS = {**PROFILE_OP_GROUPS, **PROFILE_KERNEL_GROUPS}
+"""Every op group of the profiles, in the order of their columns."""
 
 
 def _op_group(key: str) -> str:
-    """The group of a profiler key: Inductor's generated kernels first (their names list the ops they fused), then
-    the op name without namespace and leading underscores (``aten::_slow_conv2d_forward`` is a convolution)."""
-    if "cpp_fused" in key:
-        return "Inductor fused kernels"
-    if "CompiledFxGraph" in key or key.startswith("Torch-Compiled Region"):
-        return "compiled-graph call (self)"  # the graph's own time outside its named kernels: dispatch, guards
+    """The group of a profiler key (:data:`PROFILE_KERNEL_GROUPS` first, then :data:`PROFILE_OP_GROUPS`)."""
+    for group, parts in PROFILE_KERNEL_GROUPS.items():
+        if any(part in key for part in parts):
+            return group
     name = key.rsplit("::", 1)[-1].lstrip("_")
-    for group, keys in PROFILE_GROUPS.items():
+    for group, keys in PROFILE_OP_GROUPS.items():
         keys = [k.lstrip("_") for k in keys]
         if name in keys or any(name.startswith(k) for k in keys if len(k) > 3) or (group == "conv" and "conv" in name):
             return group
@@ -568,15 +573,9 @@ def profile_ops(fn: Callable[[], object], calls: int = 2, top: int = 8) -> dict:
 def profiled_compile(fn: Callable, frozen_graph: bool = False, channels_last: bool = False) -> Callable:
     """``torch.compile(fn)`` (with ``frozen_graph``: :func:`zoo.ops.compile.frozen`) whose generated C++ kernels carry
     their names into the profiler (``cpp.enable_kernel_profile``, set while the graph compiles on the first call)."""
-    import torch._inductor.config as inductor_config
+    from zoo.ops.compile import under_inductor_config
 
-    compiled = frozen_path(fn, channels_last) if frozen_graph else torch.compile(fn)
-
-    def call(*args):
-        with inductor_config.patch({"cpp.enable_kernel_profile": True}):
-            return compiled(*args)
-
-    return call
+    return under_inductor_config(frozen_path(fn, channels_last) if frozen_graph else torch.compile(fn), {"cpp.enable_kernel_profile": True})
 
 
 COLD_START_COMMANDS = {

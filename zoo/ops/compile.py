@@ -154,6 +154,19 @@ def compile_for_inference(fn: Callable, **compile_kwargs) -> Callable:
     return torch.compile(fn, options=options, **compile_kwargs)
 
 
+def under_inductor_config(compiled: Callable, patch: dict[str, Any], like: Callable | None = None) -> Callable:
+    """``compiled`` (a ``torch.compile`` result) called with ``torch._inductor.config`` patched by ``patch``: for the
+    global flags that Inductor reads while the graph compiles (on the first call, or a recompile) rather than from
+    ``torch.compile``'s ``options``. ``like``: the function whose name and docstring the result carries."""
+    import torch._inductor.config as inductor_config
+
+    def call(*args, **kwargs):
+        with inductor_config.patch(patch):
+            return compiled(*args, **kwargs)
+
+    return functools.wraps(like)(call) if like is not None else call
+
+
 def _channels_last(x: Any) -> Any:
     return x.contiguous(memory_format=torch.channels_last) if isinstance(x, torch.Tensor) and x.dim() == 4 else x
 

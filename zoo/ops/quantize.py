@@ -84,17 +84,8 @@ def int8_inference(net: torch.nn.Module, calibration: Iterable, spatial: bool = 
     Returns:
         A callable taking the same arguments as ``net`` (fp32 in, fp32 out).
     """
-    import functools
-
-    import torch._inductor.config as inductor_config
-
-    compiled = torch.compile(quantize_int8(net, calibration, spatial))
+    from zoo.ops.compile import under_inductor_config
 
     # Inductor's x86 int8 passes (weight pre-packing, qconv fusion) read the global ``freezing`` flag, not the
     # per-call ``options`` of torch.compile that compile_for_inference passes: set it while the graph compiles.
-    @functools.wraps(net.forward)
-    def call(*args):
-        with inductor_config.patch(freezing=True):
-            return compiled(*args)
-
-    return call
+    return under_inductor_config(torch.compile(quantize_int8(net, calibration, spatial)), {"freezing": True}, like=net.forward)
