@@ -80,3 +80,11 @@ def test_a_run_resumed_from_a_step_checkpoint_trains_on_the_batches_the_straight
     _fit(stop, tmp_path / "b", ckpt_dir=tmp_path / "ckpt", **options)
     last = max((tmp_path / "ckpt").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
     assert _fit(10, tmp_path / "c", resume=str(last), **options) == straight[stop:], case
+
+
+def test_zoo_modules_and_unlearners_add_the_resume_callback_to_every_fit():
+    from zoo.models.digit_gan.module import DigitGAN
+    from zoo.unlearning.methods.baselines import GradientAscent
+
+    for module in (DigitGAN(), GradientAscent(torch.nn.Linear(2, 2), "classification")):
+        assert any(isinstance(cb, ResumeMidEpoch) for cb in module.configure_callbacks()), type(module).__name__

@@ -243,7 +243,6 @@ def run_attacks(weights: str, variants: tuple[str, ...], only: tuple[str, ...] |
             rep["cv_all_cosine"] = all_vectors_cosine(models["original"], weights_of(net))
             rows[name] = rep
         block = {"rows": rows, "concept_vectors": cv, "settings": {**kept.get("settings", {}), **_settings([m for m in models if m in _methods()])}}
-        block["cv_restored_shared_vectors"] = True  # concept_vectors.ablated restores a location listed twice (fixed 2026-12-02)
         if variant == "icl":
             block["icl_settings"] = {**icl_settings, "corpora": ICL_CORPORA, **_icl_counts(icl_novel(model.config))}
         RAW.mkdir(parents=True, exist_ok=True)
@@ -357,7 +356,7 @@ def _attack_notes(raw: dict[str, Any]) -> tuple[str, ...]:
         "tiny_moe, not on this dense tiny Llama (its rows are on the tiny_moe card).",
         f"ICL-adapted: the shipped model and the retrained reference were each fine-tuned {icl['steps']} steps (lr {icl['lr']}, batch "
         f"{icl['batch_size']}) on context prompts (the UnUnlearning 'fact' prompt) about never-trained authors ({icl['corpora']} fresh corpora, "
-        f"seeds corpus seed + 1 to + {icl['corpora']}: {counts['authors']} never-trained authors, {counts['facts']} facts, too many to memorise) mixed half and half with their own "
+        f"seeds corpus seed + 1 to + {icl['corpora']}: {counts['authors']:,} never-trained authors, {counts['facts']:,} facts, too many to memorise) mixed half and half with their own "
         "training facts, so that they read facts from context (the shipped tiny LM was trained on single QA pairs and does not); the methods "
         "and wrappers then unlearn the adapted original. DP2Unlearning trains its own DP-SGD base on the retain data rather than starting "
         "from the model it is given, so its ICL-adapted row never went through the adaptation (it equals the shipped row).",

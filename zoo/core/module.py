@@ -20,9 +20,10 @@ from torch import nn
 
 from zoo.core import checks
 from zoo.core.files import CONFIG_NAME, WEIGHTS_NAME
+from zoo.data.samplers import ResumesMidEpoch
 
 
-class ZooModule(L.LightningModule):
+class ZooModule(ResumesMidEpoch, L.LightningModule):
     """Base class: config dataclass <-> ``config.json``, safetensors weights, ``predict``, ``example_input``.
 
     Subclasses set ``config_class`` (a dataclass), build ``self.net`` in ``__init__`` and implement
@@ -50,13 +51,6 @@ class ZooModule(L.LightningModule):
         # The class path lets LightningCLI rebuild the model from a checkpoint file (`--ckpt_path path/to/x.ckpt`).
         self.save_hyperparameters({"config": dataclasses.asdict(config), "_class_path": f"{type(self).__module__}.{type(self).__qualname__}"})
         self.net: nn.Module
-
-    def configure_callbacks(self) -> list[L.Callback]:
-        """Every fit resumes an interrupted epoch at its next batch (:class:`~zoo.data.samplers.ResumeMidEpoch`); a
-        subclass that adds callbacks extends ``super().configure_callbacks()``."""
-        from zoo.data.samplers import ResumeMidEpoch
-
-        return [ResumeMidEpoch()]
 
     # ----------------------------------------------------------------- config
     @classmethod

@@ -68,8 +68,8 @@ class ResumeMidEpoch(L.Callback):
     mode a shorter loader resumes at its position in its own cycle), then restarts the loaders' iterators, which
     Lightning had already created (loader workers draw their indices as soon as they start). A loader's batch sampler
     may itself be an :class:`EpochSeededSampler` whose items are batches (the unlearning family's
-    :class:`~zoo.unlearning.data.ForgetThenRetainBatches`). :class:`~zoo.core.module.ZooModule` and
-    :class:`~zoo.unlearning.base.Unlearner` add it to every fit (``configure_callbacks``).
+    :class:`~zoo.unlearning.data.ForgetThenRetainBatches`). Modules add it to every fit through
+    :class:`ResumesMidEpoch`.
     """
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -96,3 +96,14 @@ class ResumeMidEpoch(L.Callback):
                 skipped = True
         if skipped and loop._data_fetcher is not None:
             iter(loop._data_fetcher)
+
+
+class ResumesMidEpoch:
+    """Mixin of the project's LightningModules (:class:`~zoo.core.module.ZooModule`,
+    :class:`~zoo.unlearning.base.Unlearner`): every fit resumed from a step checkpoint continues the interrupted epoch
+    at its next batch (:class:`ResumeMidEpoch`). ``Unlearner.run`` never checkpoints; the callback serves a caller who
+    fits an unlearner with its own ``Trainer`` and ``ckpt_path``. A subclass that adds callbacks extends
+    ``super().configure_callbacks()``."""
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        return [ResumeMidEpoch()]

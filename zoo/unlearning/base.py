@@ -20,6 +20,7 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 
 from zoo.core.progress import lightning_bar
+from zoo.data.samplers import ResumesMidEpoch
 from zoo.losses.supervised import check_task, task_loss
 from zoo.unlearning.data import UnlearningData
 
@@ -73,7 +74,7 @@ class OneShotUnlearner:
         raise NotImplementedError
 
 
-class Unlearner(L.LightningModule):
+class Unlearner(ResumesMidEpoch, L.LightningModule):
     """Base of training-loop methods: optimiser, epochs, the task loss, and ``run``.
 
     Args:
@@ -124,12 +125,6 @@ class Unlearner(L.LightningModule):
 
     def unlearning_loss(self, batch: Any) -> torch.Tensor:
         raise NotImplementedError
-
-    def configure_callbacks(self) -> list[L.Callback]:
-        """A fit resumed from a mid-epoch checkpoint continues with the next batch (as every ZooModule's)."""
-        from zoo.data.samplers import ResumeMidEpoch
-
-        return [ResumeMidEpoch()]
 
     def on_train_epoch_start(self) -> None:
         self.model.train()  # Lightning keeps the mode a module arrives in; a model fresh from evaluation is in eval mode
