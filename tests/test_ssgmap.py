@@ -454,6 +454,24 @@ def test_card_gives_the_reason_of_each_short_run_change():
     assert "`lambda_idn`" in text and SHORT_RUN_REASONS["lambda_idn"] in text and "`g_lr`" not in text
 
 
+def test_card_reports_what_each_rows_discriminator_reads():
+    from types import SimpleNamespace
+
+    from zoo.models.ssgmap.card import _discriminator_sentence
+
+    assert _discriminator_sentence(SimpleNamespace(row_discriminator_accuracy={})) == ""  # a record from before the field
+    record = SimpleNamespace(row_discriminator_accuracy={
+        "SSGMap": {"expression_accuracy": 0.0625, "gender_accuracy": 0.9375, "age_error_years": 4.25},
+        "naive cylindrical UV map": {"expression_accuracy": 0.125, "gender_accuracy": 0.5, "age_error_years": 12.0},
+    })
+    text = _discriminator_sentence(record)
+    assert "SSGMap: expression 6 %, gender 94 %, age error 4.2 years" in text
+    assert "naive cylindrical UV map: expression 12 %, gender 50 %, age error 12.0 years" in text
+    same = {"expression_accuracy": 0.04, "gender_accuracy": 0.49, "age_error_years": 13.4, "expression_answers": 1}
+    text = _discriminator_sentence(SimpleNamespace(row_discriminator_accuracy={"SSGMap": same, "naive cylindrical UV map": same}))
+    assert "every row: expression 4 %, gender 49 %, age error 13.4 years, the same expression answered for every face" in text
+
+
 # ------------------------------------------------------------------------------------------ predict
 @pytest.fixture(scope="module")
 def tiny():

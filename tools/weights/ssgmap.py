@@ -1,6 +1,6 @@
 """How ``tools/make_weights.py ssgmap_tiny`` makes the shipped checkpoint: train the recipe four times (the naive
 cylindrical UV map, SSGMap without the hierarchical discriminator, without the symmetry loss, and the full model,
-which is shipped), one after another, each in a fresh one-thread process, and evaluate all four on held-out
+which is shipped), :data:`ROW_WORKERS` at a time, each in a fresh one-thread process, and evaluate all four on held-out
 procedural faces with known ground truth. Steps are recorded as the official solver counts them (one D step per
 iteration, a G step every ``n_critic``-th) with Lightning's ``global_step`` (both optimisers' steps).
 
@@ -44,6 +44,8 @@ ROWS_DIR = Path("outputs/ssgmap_tiny/rows")
 EVAL_SEED, EVAL_FACES = 2000, 96
 TIMER = '[{"class_path": "lightning.pytorch.callbacks.Timer", "init_args": {"interval": "epoch", "verbose": false}}]'
 FULL = "SSGMap"
+ROW_WORKERS = 2
+"""Rows trained at a time (one core each: the machine's two)."""
 ROWS = {
     "naive cylindrical UV map": ["--model.init_args.config.map_kind=cylindrical"],
     "SSGMap without the hierarchical discriminator": ["--model.init_args.config.d_scales=[3]"],
@@ -53,18 +55,40 @@ ROWS = {
 """Card row -> the recipe's overrides (the full model last: it is the shipped one)."""
 
 
-def train_row(name: str, overrides: list[str], ckpt: str | None) -> tuple[float, dict[str, int]]:
+def train_row(name: str, overrides: list[str], ckpt: str | None) -> tuple[float, dict[str, int], dict[str, float]]:
     """Fit one row in this process (one thread) and save its weights under ``ROWS_DIR``.
 
     Returns:
-        ``(seconds, steps)``: training seconds and the model's ``step_counts()`` (iterations, D and G steps, as the
-        official solver counts them) with Lightning's ``global_step`` (both optimisers' steps).
+        ``(seconds, steps, discriminator)``: training seconds, the model's ``step_counts()`` (iterations, D and G
+        steps, as the official solver counts them) with Lightning's ``global_step`` (both optimisers' steps), and
+        :func:`discriminator_accuracy` of the trained D (not shipped: only here can it be measured).
     """
     torch.set_num_threads(1)  # two OpenMP threads on two shared, loaded cores spin against each other
     extra = [] if name == FULL else ["--trainer.logger=false", "--trainer.enable_checkpointing=false", f"--trainer.callbacks={TIMER}"]
     run = fit_or_restore(RECIPE, [*overrides, *ROWS[name], *extra], ckpt if name == FULL else None)
     run.model.save_pretrained(ROWS_DIR / _slug(name), card=False, manifest=False)
-    return run.seconds, {**run.model.step_counts(), "lightning_global_step": run.steps}
+    return run.seconds, {**run.model.step_counts(), "lightning_global_step": run.steps}, discriminator_accuracy(run.model, held_out()[1])
+
+
+@torch.no_grad()
+def discriminator_accuracy(model, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    """How well the trained D's classification head reads the attributes of real faces (the signal that G's
+    classification term follows): expression as the argmax of the 20 expression logits (chance 5 %), gender as the
+    larger of its two logits (chance 50 %), the age regression's mean error in years, and how many different
+    expressions and genders it answers over the faces (1: the same answer for every face, the head ignores its input)."""
+    from zoo.data.faces3d import label_to_age
+
+    n = len(EXPRESSIONS)
+    _, logits = model.discriminators["D"](batch["shape"])
+    expression, gender, age = (np.array(v) for v in zip(*[decode_label(c) for c in batch["label"].numpy()]))
+    logits = logits.numpy()
+    return {  # the logits follow the label's layout: 20 expressions, male / female, two symmetry flags, then age
+        "expression_accuracy": float(np.mean(logits[:, :n].argmax(1) == expression)),
+        "gender_accuracy": float(np.mean(logits[:, n : n + 2].argmax(1) == gender)),
+        "age_error_years": float(np.mean(np.abs(label_to_age(logits[:, -1]) - age))),
+        "expression_answers": len(np.unique(logits[:, :n].argmax(1))),
+        "gender_answers": len(np.unique(logits[:, n : n + 2].argmax(1))),
+    }
 
 
 def _slug(name: str) -> str:
@@ -144,8 +168,8 @@ def render(template, panels: dict[str, np.ndarray], path: Path) -> None:
 
 
 def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str]) -> SSGMapRecord:
-    """Train the four rows (one after another, each in a fresh one-thread process), evaluate them, write ``out_dir``
-    and return the record."""
+    """Train the four rows (:data:`ROW_WORKERS` at a time, each in a fresh one-thread process), evaluate them, write
+    ``out_dir`` and return the record."""
     from zoo.models.ssgmap.module import SSGMap
 
     if ckpt not in (None, "last"):
@@ -153,8 +177,8 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
     tools = str(Path(__file__).resolve().parents[1])
     os.environ["PYTHONPATH"] = os.pathsep.join([tools, *filter(None, [os.environ.get("PYTHONPATH")])])
     sys.stdout.flush()
-    # One worker: the rows run in sequence, so the job holds one core (a fresh process per row).
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
+    # A fresh spawned process per row; ROW_WORKERS of them at a time, one core each.
+    with ProcessPoolExecutor(ROW_WORKERS, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
         futures = {name: pool.submit(train_row, name, list(overrides), ckpt) for name in ROWS}
         runs = {name: f.result() for name, f in futures.items()}
     models = {name: SSGMap.from_pretrained(ROWS_DIR / _slug(name)).eval() for name in ROWS}
@@ -188,7 +212,7 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
         panels[f"{row} | true target"] = batch["target_shape"][i].numpy()
     render(template, panels, out_dir / BEFORE_AFTER_NAME)
 
-    full_seconds, full_steps = runs[FULL]
+    full_seconds, full_steps, _ = runs[FULL]
     return SSGMapRecord(
         num_params=models[FULL].num_params(),
         metrics=results[FULL],
@@ -216,8 +240,10 @@ def make_checkpoint(spec, out_dir: Path, ckpt: str | None, overrides: list[str])
         train_seconds=full_seconds,
         train_device=f"{device_name().split(',')[0]}, 1 thread per row",
         map_stats=map_stats(template, batch["shape"]),
-        row_train_seconds={name: seconds for name, (seconds, _) in runs.items()},
-        row_steps={name: steps["generator_steps"] for name, (_, steps) in runs.items()},
-        row_d_steps={name: steps["discriminator_steps"] for name, (_, steps) in runs.items()},
-        lightning_global_steps={name: steps["lightning_global_step"] for name, (_, steps) in runs.items()},
+        row_train_seconds={name: seconds for name, (seconds, _, _) in runs.items()},
+        row_steps={name: steps["generator_steps"] for name, (_, steps, _) in runs.items()},
+        row_d_steps={name: steps["discriminator_steps"] for name, (_, steps, _) in runs.items()},
+        lightning_global_steps={name: steps["lightning_global_step"] for name, (_, steps, _) in runs.items()},
+        row_discriminator_accuracy={name: d for name, (_, _, d) in runs.items()},
+        row_workers=ROW_WORKERS,
     )

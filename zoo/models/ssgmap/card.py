@@ -59,6 +59,7 @@ def _claim(record: Any, cfg: Any = None) -> str:
     )
     untranslated = record.baselines.get("input unchanged (no translation)", {}).get("vertex_error")
     edit = _edit_sentence(record, rows)
+    reads = _discriminator_sentence(record)
     if untranslated is not None and all(r["vertex_error"] >= untranslated for r in rows.values()):
         steps = getattr(record, "row_steps", {}).get(FULL, record.train_steps)
         errors = [r["vertex_error"] for r in rows.values()]
@@ -76,6 +77,7 @@ def _claim(record: Any, cfg: Any = None) -> str:
             "paper's claim.\n\n"
             + _why(cfg)
             + (f"\n{edit}\n" if edit else "")
+            + (f"\n{reads}\n" if reads else "")
         )
     beats = ""
     if untranslated is not None:
@@ -83,7 +85,7 @@ def _claim(record: Any, cfg: Any = None) -> str:
             f" The full model's vertex error is {record.metrics['vertex_error']:.4g} against {untranslated:.4g} for the input "
             f"left unchanged: the translation {'moves faces towards their targets' if record.metrics['vertex_error'] < untranslated else '**does not beat leaving the face as it is**'}."
         )
-    return "## The claim in small\n" + "\n".join(lines) + f"\n\n{verdict}{beats}\n" + (f"\n{edit}\n" if edit else "") + (
+    return "## The claim in small\n" + "\n".join(lines) + f"\n\n{verdict}{beats}\n" + (f"\n{edit}\n" if edit else "") + (f"\n{reads}\n" if reads else "") + (
         "\n" + _why(cfg) if cfg is not None and cfg.normalisation != "none" else ""
     )
 
@@ -122,7 +124,9 @@ def _why(cfg: Any) -> str:
             "for that. "
         )
         + "The paper trains 400,000 iterations at batch 32; the same command with larger `--model.init_args.config.num_iters` "
-        "and `--data.init_args.train_length` trains longer.\n"
+        "and `--data.init_args.train_length` trains longer. The GAN pilots under *Further evaluations* "
+        "(`python tools/ssgmap_gan_pilot.py`: the full row with longer runs, wider networks, stronger classification "
+        "weights or no augmentation) measure whether any of these makes the edits beat leaving the face unchanged.\n"
     )
 
 
@@ -138,6 +142,28 @@ def _edit_sentence(record: Any, rows: dict[str, dict[str, float]]) -> str:
         f"change x_trg - x), the full model scores {full:.4g} against {none:.4g} for making no change: its edit "
         + ("moves faces the right way" if full < none else "**does not move faces towards their targets**")
         + (f"; rows that beat making no change: {', '.join(better)}." if better else "; no row beats making no change.")
+    )
+
+
+def _discriminator_sentence(record: Any) -> str:
+    """What each row's trained discriminator reads off the real held-out faces: the classification signal that G's
+    attribute terms follow ('' for a record without it)."""
+    accuracy = getattr(record, "row_discriminator_accuracy", None)
+    if not accuracy:
+        return ""
+    def cell(d: dict[str, float]) -> str:
+        text = f"expression {100 * d['expression_accuracy']:.0f} %, gender {100 * d['gender_accuracy']:.0f} %, age error {d['age_error_years']:.1f} years"
+        if "expression_answers" in d:
+            k = d["expression_answers"]
+            text += ", the same expression answered for every face" if k == 1 else f", {k} different expressions answered over the faces"
+        return text
+
+    cells = {name: cell(d) for name, d in accuracy.items()}
+    same = len(set(cells.values())) == 1 and len(cells) > 1
+    listed = f"every row: {next(iter(cells.values()))}" if same else "; ".join(f"{name}: {c}" for name, c in cells.items())
+    return (
+        "What the trained discriminators' classification heads read off the real held-out faces (chance: expression "
+        f"5 %, gender 50 %; G's attribute terms can only follow what D reads): {listed}."
     )
 
 
@@ -190,7 +216,8 @@ def card_notes(spec: ModelSpec, config: Any, record: Any | None) -> str:
             "Steps are counted as the official solver counts them: one iteration is one discriminator step, and the "
             f"generator steps {'every iteration' if cfg.n_critic == 1 else f'every {cfg.n_critic}th iteration'} "
             f"(n_critic {cfg.n_critic}). Rows trained (recipe "
-            "overrides in `tools/weights/ssgmap.py`), one after another on one thread: "
+            "overrides in `tools/weights/ssgmap.py`), "
+            + ("one after another on one thread: " if getattr(record, "row_workers", 1) == 1 else f"{record.row_workers} at a time, each in its own one-thread process: ")
             + "; ".join(f"{name}: {steps(name)}, {seconds:.0f} s" for name, seconds in record.row_train_seconds.items())
             + ".\n\n"
         )

@@ -17,6 +17,9 @@ class SSGMapRecord(CheckpointRecord):
         row_steps: generator steps of each row (``train_steps`` is the shipped row's).
         row_d_steps: discriminator steps of each row (one per iteration; the generator steps every ``n_critic``-th).
         lightning_global_steps: Lightning's ``global_step`` of each row (both optimisers' steps together).
+        row_workers: how many rows trained at a time (each in its own one-thread process).
+        row_discriminator_accuracy: per row, how well its trained discriminator's classification head reads the real
+            held-out faces (expression and gender accuracy, age error in years; D is not shipped).
     """
 
     map_stats: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -24,6 +27,8 @@ class SSGMapRecord(CheckpointRecord):
     row_steps: dict[str, int] = field(default_factory=dict)
     row_d_steps: dict[str, int] = field(default_factory=dict)
     lightning_global_steps: dict[str, int] = field(default_factory=dict)
+    row_workers: int = 1
+    row_discriminator_accuracy: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 _COMMON = dict(
