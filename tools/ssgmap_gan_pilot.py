@@ -117,6 +117,13 @@ def _summary(runs: list[dict], unchanged: dict[str, float]) -> str:
             "for gender: "
             + ("G's classification term has only a weak expression signal to follow." if hi < 0.5 else "D does learn expressions in some runs.")
         )
+        counted = [r for r in read if "d_real_expression_answers" in r]
+        constant = [r for r in counted if r["d_real_expression_answers"] == 1]
+        if constant:
+            text += (
+                f" In {len(constant)} of the {len(counted)} runs that counted its answers ({'; '.join(_label(r['setting']) for r in constant)}) "
+                "the head answers the same expression for every face, whatever the input."
+            )
     return text
 
 
