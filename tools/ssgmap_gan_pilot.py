@@ -131,14 +131,13 @@ def render() -> None:
     """The page from the recorded runs, with leaving the face unchanged as the reference row."""
     import weights.ssgmap as evaluation
     from zoo.cards import write_evaluation_page
-    from zoo.models.ssgmap.module import SSGMap
 
     if not RUNS.is_file():
         raise SystemExit(f"--render: expected recorded runs in {RUNS} (run the tool with --record first), found none")
     runs = sorted(json.loads(RUNS.read_text()), key=lambda r: (r["setting"]["iterations"], r["setting"]["lambda_cls"], r["setting"]["conv_dim"], bool(r["setting"].get("no_augment"))))
     faces, batch, identity = evaluation.held_out()
     x = batch["shape"]
-    unchanged = evaluation.scores(faces, batch, identity, x, SSGMap().template.mirror, x)
+    unchanged = evaluation.scores(faces, batch, identity, x, faces.faces.template.mirror, x)  # the data's own template: no model to build
     rows = [[_label(r["setting"]), r["seconds"], *(r.get(k, "–") for k in METRICS)] for r in runs]
     rows.append(["input unchanged (no translation)", 0, *(unchanged.get(k, "–") for k in METRICS)])
     summary = _summary(runs, unchanged)
